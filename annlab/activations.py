@@ -1,0 +1,66 @@
+"""Activation functions by name: hidden-layer modules, saturation rules and task outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+# Hidden-layer activations. Each entry builds a module from the config's params, so that a
+# learnable one (PReLU) owns its parameter and appears in the model's parameter summary.
+ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "prelu": nn.PReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "identity": nn.Identity,
+}
+
+# Flat regions of the bounded activations: a unit is saturated where the derivative has fallen
+# below 5% of its peak (sigmoid: |z| > 4.36, a outside [0.0127, 0.987]; tanh: |z| > 2.18,
+# |a| > 0.975). Unbounded activations have no such region; the ReLU family's flat side is
+# reported as dead_frac instead.
+SATURATION_FRACTION = 0.05
+SATURATED: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": lambda a: a * (1 - a) < SATURATION_FRACTION * 0.25,
+    "tanh": lambda a: 1 - a * a < SATURATION_FRACTION,
+}
+
+
+def _softmax(z: Tensor) -> Tensor:
+    return torch.softmax(z, dim=-1)
+
+
+def _sigmoid(z: Tensor) -> Tensor:
+    return torch.sigmoid(z)
+
+
+def _identity(z: Tensor) -> Tensor:
+    return z
+
+
+# The output layer follows the task (the seed's rule): binary -> sigmoid, multi-class ->
+# softmax, regression -> identity. The loss always takes the logits, for numerical stability.
+OUTPUT_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "binary": _sigmoid,
+    "multiclass": _softmax,
+    "regression": _identity,
+}
+
+
+def build_activation(name: str, params: dict[str, Any] | None = None) -> nn.Module:
+    """The hidden-layer activation module called `name`, built with `params`."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation={name!r} is unknown; allowed: {', '.join(ACTIVATIONS)}")
+    try:
+        return ACTIVATIONS[name](**(params or {}))
+    except TypeError as err:
+        raise ValueError(f"activation={name!r}: bad params {params}: {err}") from None

@@ -1,0 +1,173 @@
+"""MLflow tracking: the store, one run per job, buffered batch logging of the per-layer stats."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from torch import Tensor
+
+from annlab.probes import STATS, layer_key
+
+DEFAULT_STORE = "mlflow.db"
+# MLflow's limits per log_batch call.
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+# Pending values before a flush: large enough that writes come in big batches.
+FLUSH_EVERY = 20_000
+
+
+def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
+    """The tracking URI: `uri`, else MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db.
+
+    A relative sqlite path is made absolute against `cwd`, so that jobs in other processes
+    or folders (launchers, Hydra's output dirs) all write to the same store.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE}"
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str((cwd or Path.cwd()) / uri[len(prefix) :])
+    return uri
+
+
+def ensure_experiment(uri: str, name: str) -> str:
+    """Create the store (schema) and the experiment if missing; return the experiment id.
+
+    Called once before any job starts: processes that create a fresh SQLite store at the
+    same time race in its schema migration.
+    """
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    return exp.experiment_id if exp else client.create_experiment(name)
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """`{"a": {"b": 1}, "c": [x, y]}` -> `{"a.b": "1", "c.0": "x", "c.1": "y"}`."""
+    out: dict[str, str] = {}
+    items: Iterable[tuple[Any, Any]] = d.items()
+    for k, v in items:
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, list | tuple) and v and all(isinstance(e, Mapping) for e in v):
+            for i, e in enumerate(v):
+                out.update(flatten(e, f"{key}.{i}."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class RunLogger:
+    """One MLflow run. Per-layer stats are kept as tensors and written in large batches.
+
+    `seconds` counts the wall time spent in MLflow calls (and in turning stats into MLflow
+    metrics), so that a job can report its logging share.
+    """
+
+    def __init__(self, uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str]):
+        self.client = MlflowClient(uri)
+        self.seconds = 0.0
+        self.n_values = 0
+        self._layer_rows: list[tuple[int, float, Tensor]] = []  # (step, time, [stats, layers])
+        self._flushed_rows = 0
+        self._pending: list[Metric] = []
+        tic = time.perf_counter()
+        self.run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        self.run_id = self.run.info.run_id
+        self.seconds += time.perf_counter() - tic
+
+    # -- what training sends (annlab.train.Sink) --------------------------------------------
+    def layer_stats(self, step: int, values: Tensor) -> None:
+        self._layer_rows.append((step, time.time(), values))
+        if (len(self._layer_rows) - self._flushed_rows) * values.numel() >= FLUSH_EVERY:
+            self.flush()
+
+    def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        ts = int(time.time() * 1000)
+        self._pending.extend(Metric(k, v, ts, epoch) for k, v in metrics.items())
+
+    # -- writing -------------------------------------------------------------------------------
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        ts = int(time.time() * 1000)
+        self._pending.extend(Metric(k, float(v), ts, step) for k, v in metrics.items())
+
+    def flush(self) -> None:
+        """Write everything pending with MlflowClient.log_batch, MAX_METRICS_PER_BATCH at a time."""
+        tic = time.perf_counter()
+        metrics = self._pending
+        for step, t, values in self._layer_rows[self._flushed_rows :]:
+            ts = int(t * 1000)
+            rows = values.tolist()
+            for stat, row in zip(STATS, rows, strict=True):
+                metrics.extend(Metric(layer_key(i + 1, stat), v, ts, step) for i, v in enumerate(row))
+        self._flushed_rows = len(self._layer_rows)
+        for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
+        self.n_values += len(metrics)
+        self._pending = []
+        self.seconds += time.perf_counter() - tic
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        tic = time.perf_counter()
+        items = [Param(k, v) for k, v in params.items()]
+        for chunk in _chunks(items, MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=chunk, synchronous=True)
+        self.seconds += time.perf_counter() - tic
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        tic = time.perf_counter()
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
+        self.seconds += time.perf_counter() - tic
+
+    def layer_table(self) -> pd.DataFrame:
+        """The per-layer stats as one wide table: a row per (step, layer), a column per stat."""
+        if not self._layer_rows:
+            return pd.DataFrame(columns=["step", "layer", *STATS])
+        values = torch.stack([v for _, _, v in self._layer_rows])  # [probes, stats, layers]
+        n_probes, _, n_layers = values.shape
+        frame = pd.DataFrame(values.permute(0, 2, 1).reshape(-1, len(STATS)).numpy(), columns=list(STATS))
+        frame.insert(0, "layer", list(range(1, n_layers + 1)) * n_probes)
+        frame.insert(0, "step", [s for s, _, _ in self._layer_rows for _ in range(n_layers)])
+        return frame
+
+    def log_artifacts(self, files: Mapping[str, str | bytes | pd.DataFrame]) -> None:
+        """Write `files` (name -> text, bytes or a frame saved as parquet) as run artifacts."""
+        tic = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                path = Path(tmp) / name
+                if isinstance(content, pd.DataFrame):
+                    content.to_parquet(path, index=False)
+                elif isinstance(content, bytes):
+                    path.write_bytes(content)
+                else:
+                    path.write_text(content)
+            self.client.log_artifacts(self.run_id, tmp)
+        self.seconds += time.perf_counter() - tic
+
+    def end(self, status: str, error: BaseException | None = None) -> None:
+        """Flush and end the run with `status` (FINISHED, FAILED, KILLED); record the error."""
+        try:
+            self.flush()
+            if error is not None:
+                reason = f"{type(error).__name__}: {error}"
+                self.set_tags({"annlab.error": reason[:5000]})
+                self.log_artifacts({"traceback.txt": "".join(traceback.format_exception(error))})
+        finally:
+            tic = time.perf_counter()
+            self.client.set_terminated(self.run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+            self.seconds += time.perf_counter() - tic

@@ -1,0 +1,115 @@
+"""Benchmark: probe overhead per training step and MLflow's share of a job's wall time.
+
+    python benchmarks/bench_overhead.py
+
+Prints ratios measured in this one run (never absolute targets): an instrumented training step
+(all per-layer stats every step, on the fixed probe batch) over a bare PyTorch step, for a
+depth-10, width-64 MLP at batch 128 on one thread; the same at the default probe cadence; and
+the share of real jobs' wall time spent in MLflow calls on a fresh SQLite store.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from annlab.config import ProbeConfig, parse_config
+from annlab.job import run_job
+from annlab.model import MLP, InitSpec, LayerSpec
+from annlab.probes import Probe
+
+DEPTH, WIDTH, BATCH, FEATURES, CLASSES = 10, 64, 128, 32, 10
+STEPS, ROUNDS = 400, 5
+
+
+def step_ratio(every: int, probe_batch: int) -> tuple[float, float, float]:
+    """(bare us/step, instrumented us/step, ratio) as medians over interleaved rounds."""
+    torch.manual_seed(0)
+    hidden = [LayerSpec(WIDTH, "relu", InitSpec("kaiming_normal", {"nonlinearity": "relu"}))] * DEPTH
+    model = MLP(FEATURES, hidden, CLASSES, "multiclass", InitSpec("kaiming_normal"))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(BATCH * 32, FEATURES), torch.randint(0, CLASSES, (BATCH * 32,))
+    probe = Probe(model, x[:probe_batch], y[:probe_batch], F.cross_entropy)
+    kept: list[torch.Tensor] = []
+
+    def bare(i: int) -> None:
+        j = (i % 32) * BATCH
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x[j : j + BATCH]), y[j : j + BATCH]).backward()
+        opt.step()
+
+    def instrumented(i: int) -> None:
+        pending = probe.measure() if i % every == 0 else None
+        bare(i)
+        if pending is not None:
+            kept.append(probe.finish(pending))  # what the RunLogger keeps until it flushes
+
+    times: dict[str, list[float]] = {"bare": [], "instrumented": []}
+    for _ in range(ROUNDS):
+        for name, fn in (("bare", bare), ("instrumented", instrumented)):
+            for i in range(20):
+                fn(i)
+            tic = time.perf_counter()
+            for i in range(STEPS):
+                fn(i)
+            times[name].append((time.perf_counter() - tic) / STEPS * 1e6)
+    b, s = statistics.median(times["bare"]), statistics.median(times["instrumented"])
+    return b, s, s / b
+
+
+def logging_share(overrides: dict, label: str) -> None:
+    base = {
+        "activation": {"name": "relu"},
+        "init": {"name": "kaiming", "params": {"nonlinearity": "relu"}},
+        "dataset": {"name": "moons", "n_samples": 1000, "params": {"noise": 0.2}},
+        "model": {"depth": 3, "width": 32},
+    }
+    for key, value in overrides.items():
+        base[key] = {**base.get(key, {}), **value}
+    cfg = parse_config(base)
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        run_job(parse_config({**base, "trainer": {"epochs": 1}}), uri=uri)  # store made, imports warm
+        result = run_job(cfg, uri=uri)
+    share = result.logging_seconds / result.seconds
+    print(f"  {label}: job {result.seconds:.2f}s, MLflow {result.logging_seconds:.2f}s -> share {share:.1%}")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    default = ProbeConfig()
+    print(
+        f"Probe overhead, depth {DEPTH}, width {WIDTH}, batch {BATCH}, 1 thread (median of {ROUNDS} rounds):"
+    )
+    for every, pb in ((1, default.batch_size), (default.every, default.batch_size), (1, BATCH)):
+        b, s, r = step_ratio(every, pb)
+        print(
+            f"  probe.every={every:<3} probe.batch_size={pb:<4} bare {b:7.0f} us  instrumented {s:7.0f} us"
+            f"  ratio {r:.2f}x"
+        )
+    print("MLflow logging share of a job's wall time (fresh SQLite store, default probe settings):")
+    logging_share({}, "default job (relu d3 w32, moons 1000, 20 epochs)")
+    logging_share(
+        {
+            "model": {"depth": DEPTH, "width": WIDTH},
+            "trainer": {"batch_size": BATCH, "epochs": 20},
+            "dataset": {
+                "name": "classification",
+                "n_samples": 5000,
+                "params": {"n_features": FEATURES, "n_informative": 16, "n_classes": CLASSES},
+            },
+        },
+        f"benchmark job (relu d{DEPTH} w{WIDTH} batch {BATCH}, 5000 examples, 20 epochs)",
+    )
+
+
+if __name__ == "__main__":
+    main()

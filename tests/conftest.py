@@ -1,0 +1,63 @@
+"""Shared fixtures: real Hydra composition of conf/ and a real SQLite MLflow store per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from annlab.config import RunConfig, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+
+# Small and quick, but the same code path as a default job.
+FAST = ["trainer.epochs=2", "dataset.n_samples=200", "model.width=16", "probe.batch_size=64", "probe.every=3"]
+
+
+@pytest.fixture(scope="session")
+def composed() -> Iterator[Callable[..., dict]]:
+    """compose(overrides) -> the resolved config dict, composed by Hydra from conf/."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+
+        def _compose(overrides: list[str] | None = None) -> dict:
+            cfg = compose("config", overrides=overrides or [])
+            data = OmegaConf.to_container(cfg, resolve=True)
+            assert isinstance(data, dict)
+            return data
+
+        yield _compose
+
+
+@pytest.fixture
+def config(composed: Callable[..., dict]) -> Callable[..., RunConfig]:
+    def _config(*overrides: str) -> RunConfig:
+        return parse_config(composed(list(overrides)))
+
+    return _config
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    """A fresh SQLite tracking URI in this test's temp dir."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m annlab.run ARGS` in `cwd`, as a user runs it."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "annlab.run", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -1,0 +1,140 @@
+"""The README's sweep, end to end through the real CLI, Hydra and a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+from mlflow.tracking import MlflowClient
+
+from annlab.probes import STATS, layer_key
+from annlab.tracking import resolve_uri
+
+NAMES = {f"{a}-{i}-d3-moons-s0" for a in ("relu", "tanh") for i in ("kaiming", "xavier")}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    cwd = tmp_path_factory.mktemp("sweep")
+    proc = run_cli(["-m", "activation=relu,tanh", "init=kaiming,xavier"], cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc.stdout
+
+
+def runs(cwd: Path, experiment: str = "annlab") -> list:
+    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_four_finished_runs_with_contracted_names(sweep: tuple[Path, str]) -> None:
+    cwd, out = sweep
+    found = runs(cwd)
+    assert {r.info.run_name for r in found} == NAMES
+    assert {r.info.status for r in found} == {"FINISHED"}
+    for i in range(1, 5):
+        assert f"job {i}/4 running" in out
+    assert out.count(": FINISHED val/loss=") == 4
+
+
+def test_params_and_tags_hold_the_resolved_config_and_choices(sweep: tuple[Path, str]) -> None:
+    cwd, _ = sweep
+    for run in runs(cwd):
+        act, init = run.info.run_name.split("-")[:2]
+        params, tags = run.data.params, run.data.tags
+        assert params["activation.name"] == act and params["init.name"] == init
+        assert params["model.depth"] == "3" and params["dataset.name"] == "moons" and params["seed"] == "0"
+        assert params["optimizer.name"] == "sgd" and params["trainer.epochs"] == "20"
+        assert tags["annlab.choice.activation"] == act and tags["annlab.choice.init"] == init
+        assert tags["annlab.sweep"].startswith("multirun/") and tags["annlab.code_version"]
+
+
+def test_every_stat_of_every_layer_from_step_zero(sweep: tuple[Path, str]) -> None:
+    cwd, _ = sweep
+    run = runs(cwd)[0]
+    keys = {layer_key(layer, stat) for layer in range(1, 5) for stat in STATS}
+    assert keys <= set(run.data.metrics)
+    assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(run.data.metrics)
+    # One SQL query over the store: every layer key has step 0 and the same probe steps.
+    with sqlite3.connect(cwd / "mlflow.db") as db:
+        rows = db.execute(
+            "SELECT key, MIN(step), COUNT(*) FROM metrics"
+            " WHERE run_uuid = ? AND key LIKE '%/layer_%' GROUP BY key",
+            (run.info.run_id,),
+        ).fetchall()
+    assert {k for k, _, _ in rows} == keys
+    assert {first for _, first, _ in rows} == {0}
+    counts = {n for _, _, n in rows}
+    assert len(counts) == 1 and counts.pop() == 1 + (13 * 20 - 1) // 10 + 1  # 0, 10, ..., 250, 259
+
+
+def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> None:
+    cwd, _ = sweep
+    run = runs(cwd)[0]
+    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
+        "config.yaml",
+        "model_summary.txt",
+        "layer_stats.parquet",
+    }
+    table = pd.read_parquet(client.download_artifacts(run.info.run_id, "layer_stats.parquet"))
+    assert list(table.columns) == ["step", "layer", *STATS]
+    assert sorted(table.layer.unique()) == [1, 2, 3, 4] and table.step.min() == 0
+    # The table and the metrics hold the same numbers.
+    history = client.get_metric_history(run.info.run_id, "grad_z_norm/layer_02")
+    from_table = table[table.layer == 2].set_index("step").grad_z_norm
+    assert all(from_table[m.step] == pytest.approx(m.value) for m in history)
+    summary = Path(client.download_artifacts(run.info.run_id, "model_summary.txt")).read_text()
+    assert "Linear-4" in summary and "Total params: 2,241" in summary
+    config = Path(client.download_artifacts(run.info.run_id, "config.yaml")).read_text()
+    assert "depth: 3" in config and "hydra" not in config
+
+
+def test_bad_value_in_a_sweep_fails_before_any_run(tmp_path: Path) -> None:
+    proc = run_cli(["-m", "model.depth=2,-1", "trainer.epochs=1"], tmp_path)
+    assert proc.returncode == 2
+    assert "1 of 2 jobs have a bad config; nothing was run" in proc.stderr
+    assert "model.depth=-1: Input should be greater than or equal to 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert runs(tmp_path) == []
+
+
+def test_unknown_group_option_lists_the_allowed_ones(tmp_path: Path) -> None:
+    proc = run_cli(["-m", "activation=relu,swish"], tmp_path)
+    assert proc.returncode != 0
+    assert (
+        "Could not find 'activation/swish'" in proc.stderr
+        and "Available options in 'activation'" in proc.stderr
+    )
+    assert "sigmoid" in proc.stderr and "Traceback" not in proc.stderr
+    assert runs(tmp_path) == []
+
+
+def test_a_diverging_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    args = [
+        "-m",
+        "optimizer.lr=1e6,0.01",
+        "dataset=diabetes",
+        "trainer.epochs=2",
+        "model.depth=3",
+        "tracking.experiment=faults",
+    ]
+    proc = run_cli(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = {r.data.params["optimizer.lr"]: r for r in runs(tmp_path, "faults")}
+    assert {r.info.status for r in found.values()} == {"FINISHED"}
+    assert found["1000000.0"].data.tags.get("diverged") == "true"
+    assert "diverged" not in found["0.01"].data.tags
+    assert "DIVERGED" in proc.stdout
+
+
+def test_tracking_uri_from_config_env_or_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_uri(None, tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert resolve_uri("sqlite:///x.db", tmp_path) == f"sqlite:///{tmp_path}/x.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert resolve_uri(None, tmp_path) == "http://127.0.0.1:5999"
+    assert resolve_uri("sqlite:////abs/s.db", tmp_path) == "sqlite:////abs/s.db"

@@ -1,0 +1,91 @@
+"""Training: deterministic, untouched by probing, divergence recorded as a result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from conftest import FAST
+from mlflow.tracking import MlflowClient
+
+from annlab.config import RunConfig
+from annlab.job import prepare, run_job, settings
+from annlab.probes import STATS
+from annlab.train import train
+
+
+class Collect:
+    """A Sink that keeps everything in memory."""
+
+    def __init__(self) -> None:
+        self.stats: dict[int, torch.Tensor] = {}
+        self.epochs: list[dict[str, float]] = []
+
+    def layer_stats(self, step: int, values: torch.Tensor) -> None:
+        self.stats[step] = values
+
+    def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        self.epochs.append(metrics)
+
+
+def trained(cfg: RunConfig) -> tuple[torch.nn.Module, Collect]:
+    data, model, device = prepare(cfg)
+    sink = Collect()
+    train(model, data, settings(cfg), sink, device)
+    return model, sink
+
+
+def test_same_config_and_seed_give_the_same_numbers(config: Callable[..., RunConfig]) -> None:
+    cfg = config(*FAST, "activation=tanh", "init=xavier")
+    (m1, s1), (m2, s2) = trained(cfg), trained(cfg)
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    assert s1.epochs == s2.epochs
+    assert all(torch.equal(s1.stats[k], s2.stats[k]) for k in s1.stats)
+    m3, _ = trained(config(*FAST, "activation=tanh", "init=xavier", "seed=1"))
+    assert not torch.equal(next(m1.parameters()), next(m3.parameters()))
+
+
+def test_probing_does_not_change_training(config: Callable[..., RunConfig]) -> None:
+    every, rarely = trained(config(*FAST, "probe.every=1")), trained(config(*FAST, "probe.every=1000"))
+    for p1, p2 in zip(every[0].parameters(), rarely[0].parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    steps = sorted(every[1].stats)
+    assert steps == list(range(len(steps)))  # every step, 0 included
+    assert sorted(rarely[1].stats) == [0, steps[-1]]  # step 0 and the last step
+
+
+def test_probe_schedule_and_shape(config: Callable[..., RunConfig]) -> None:
+    cfg = config(*FAST, "model.depth=4", "probe.every=3", "trainer.batch_size=32")
+    _, sink = trained(cfg)
+    last = 2 * 5 - 1  # 160 training examples at batch 32: 5 steps per epoch, 2 epochs
+    assert sorted(sink.stats) == [0, 3, 6, last]
+    assert all(v.shape == (len(STATS), 5) for v in sink.stats.values())
+    assert all(torch.isfinite(v).all() for v in sink.stats.values())
+
+
+def test_zero_init_never_breaks_symmetry(config: Callable[..., RunConfig]) -> None:
+    _, sink = trained(config(*FAST, "init=zeros", "activation=tanh", "probe.every=1", "trainer.epochs=3"))
+    cosine = torch.stack([v[STATS.index("unit_cosine"), :-1] for v in sink.stats.values()])
+    assert torch.equal(cosine, torch.ones_like(cosine))
+    _, sink = trained(config(*FAST, "init=xavier", "activation=tanh"))
+    assert sink.stats[0][STATS.index("unit_cosine"), :-1].abs().max() < 0.5
+
+
+def test_divergence_is_a_recorded_result_not_a_crash(config: Callable[..., RunConfig], store: str) -> None:
+    cfg = config(
+        *FAST, "init=normal", "init.params.std=10", "optimizer.lr=1e6", "dataset=diabetes", "model.depth=3"
+    )
+    result = run_job(cfg, uri=store)
+    assert result.status == "FINISHED" and result.diverged and "non-finite" in result.error
+    run = MlflowClient(store).get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["diverged"] == "true" and run.data.metrics["diverged"] == 1.0
+    assert "DIVERGED" in result.line()
+
+
+def test_scores_move_the_right_way(config: Callable[..., RunConfig]) -> None:
+    _, sink = trained(config("activation=tanh", "init=xavier", "trainer.epochs=15", "dataset.n_samples=400"))
+    assert sink.epochs[-1]["val/acc"] > 0.8 and sink.epochs[-1]["train/loss"] < sink.epochs[0]["train/loss"]
+    _, sink = trained(config("dataset=diabetes", "trainer.epochs=20", "optimizer.lr=0.01", "model.depth=1"))
+    assert 0.2 < sink.epochs[-1]["val/r2"] <= 1.0
