@@ -104,7 +104,7 @@ class TrainerConfig(_Strict):
 
 
 class ProbeConfig(_Strict):
-    every: int = Field(default=10, ge=1)
+    every: int = Field(default=50, ge=1)
     batch_size: int = Field(default=256, ge=2)
 
 

@@ -27,6 +27,22 @@ STATS: tuple[str, ...] = (
     "unit_cosine",
 )
 _ROW = {name: i for i, name in enumerate(STATS)}
+# The rows `Probe.measure` computes per group of same-shape layers, in this order.
+_GROUP_ROWS = torch.tensor(
+    [
+        _ROW[k]
+        for k in (
+            "z_mean",
+            "z_std",
+            "a_mean",
+            "a_std",
+            "w_norm",
+            "saturated_frac",
+            "dead_frac",
+            "unit_cosine",
+        )
+    ]
+)
 
 # What the output layer's a is called for the saturation rules: the task's output activation.
 OUTPUT_ACTIVATION_NAMES = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
@@ -103,40 +119,41 @@ class Probe:
         loss = self.loss_fn(self.model(self.x, keep=keep), self.y)
         zs = [z for _, z, _ in keep]
         hidden_as = [a for _, _, a in keep[:-1]]
-        grads = torch.autograd.grad(loss, zs + hidden_as)
-        grad_z, grad_a = grads[: len(zs)], [*grads[len(zs) :], grads[len(zs) - 1]]
+        layers = self.model.layers()
+        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *(layer.weight for layer in layers)])
+        n, h = len(zs), len(hidden_as)
         # The loss takes the logits, so the output layer's dL/da is taken there: = dL/dz.
-        values = torch.empty(len(STATS), self.n_layers)
+        grad_z, grad_a, grad_w = grads[:n], [*grads[n : n + h], grads[n - 1]], grads[n + h :]
+        # One fused call per gradient kind (torch._foreach_norm, as clip_grad_norm_ uses) instead
+        # of stacking copies of every layer's gradient.
+        norms = {
+            "grad_z_norm": torch.stack(torch._foreach_norm(grad_z)),
+            "grad_a_norm": torch.stack(torch._foreach_norm(grad_a)),
+            "grad_w_norm": torch.stack(torch._foreach_norm(grad_w)),
+        }
+        values = torch.zeros(len(STATS), self.n_layers)
+        for name, row in norms.items():
+            values[_ROW[name]] = row
         weights = self._weights()
         for (name, idx), w in zip(self.groups, weights, strict=True):
-            inputs = torch.stack([keep[i][0].detach() for i in idx])
             z = torch.stack([keep[i][1].detach() for i in idx])
             a = torch.stack([keep[i][2].detach() for i in idx])
-            gz = torch.stack([grad_z[i] for i in idx])
-            ga = torch.stack([grad_a[i] for i in idx])
             z_mean, z_std = _mean_std(z)
             a_mean, a_std = _mean_std(a)
             w_norm = torch.linalg.vector_norm(w, dim=(1, 2))
-            grad_w = torch.bmm(gz.transpose(1, 2), inputs)
             rule = SATURATED.get(name)
             saturated = rule(a).mean((1, 2), dtype=a.dtype) if rule else torch.zeros_like(w_norm)
-            rows = torch.stack(
-                [
-                    z_mean,
-                    z_std,
-                    a_mean,
-                    a_std,
-                    torch.linalg.vector_norm(gz, dim=(1, 2)),
-                    torch.linalg.vector_norm(ga, dim=(1, 2)),
-                    torch.linalg.vector_norm(grad_w, dim=(1, 2)),
-                    w_norm,
-                    torch.zeros_like(w_norm),  # update_ratio, filled in by `finish`
-                    saturated,
-                    (a.abs().amax(dim=1) == 0).mean(1, dtype=a.dtype),
-                    unit_cosine(w),
-                ]
-            )
-            values[:, idx] = rows
+            rows = [
+                z_mean,
+                z_std,
+                a_mean,
+                a_std,
+                w_norm,
+                saturated,
+                (a.abs().amax(dim=1) == 0).mean(1, dtype=a.dtype),
+                unit_cosine(w),
+            ]
+            values[_GROUP_ROWS.unsqueeze(1), torch.tensor(idx).unsqueeze(0)] = torch.stack(rows)
         return PendingStats(values, weights)
 
     def finish(self, pending: PendingStats) -> Tensor:

@@ -7,6 +7,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ DEFAULT_STORE = "mlflow.db"
 # MLflow's limits per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
-# Pending values before a flush: large enough that writes come in big batches.
-FLUSH_EVERY = 20_000
+# Pending values before a background flush during training: one writer thread sends them with
+# log_batch while training goes on (torch ops release the GIL). MLflow's own async logging
+# (synchronous=False) was slower on SQLite here: its worker pool's writers contend for the file.
+FLUSH_EVERY = 2_000
 
 
 def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
@@ -85,6 +88,8 @@ class RunLogger:
         self._layer_rows: list[tuple[int, float, Tensor]] = []  # (step, time, [stats, layers])
         self._flushed_rows = 0
         self._pending: list[Metric] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annlab-mlflow")
+        self._writes: list[Future[None]] = []
         tic = time.perf_counter()
         self.run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
         self.run_id = self.run.info.run_id
@@ -94,7 +99,7 @@ class RunLogger:
     def layer_stats(self, step: int, values: Tensor) -> None:
         self._layer_rows.append((step, time.time(), values))
         if (len(self._layer_rows) - self._flushed_rows) * values.numel() >= FLUSH_EVERY:
-            self.flush()
+            self.flush(wait=False)
 
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         ts = int(time.time() * 1000)
@@ -105,8 +110,12 @@ class RunLogger:
         ts = int(time.time() * 1000)
         self._pending.extend(Metric(k, float(v), ts, step) for k, v in metrics.items())
 
-    def flush(self) -> None:
-        """Write everything pending with MlflowClient.log_batch, MAX_METRICS_PER_BATCH at a time."""
+    def flush(self, wait: bool = True) -> None:
+        """Hand everything pending to MLflow's batch API (MAX_METRICS_PER_BATCH per call).
+
+        The writes run in order on the writer thread; `wait` blocks until every write queued
+        so far is in the store, and raises the first error of any of them.
+        """
         tic = time.perf_counter()
         metrics = self._pending
         for step, t, values in self._layer_rows[self._flushed_rows :]:
@@ -116,9 +125,13 @@ class RunLogger:
                 metrics.extend(Metric(layer_key(i + 1, stat), v, ts, step) for i, v in enumerate(row))
         self._flushed_rows = len(self._layer_rows)
         for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
+            self._writes.append(self._writer.submit(self.client.log_batch, self.run_id, metrics=chunk))
         self.n_values += len(metrics)
         self._pending = []
+        if wait:
+            writes, self._writes = self._writes, []
+            for write in writes:
+                write.result()
         self.seconds += time.perf_counter() - tic
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -168,6 +181,7 @@ class RunLogger:
                 self.set_tags({"annlab.error": reason[:5000]})
                 self.log_artifacts({"traceback.txt": "".join(traceback.format_exception(error))})
         finally:
+            self._writer.shutdown(wait=True, cancel_futures=True)
             tic = time.perf_counter()
             self.client.set_terminated(self.run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
             self.seconds += time.perf_counter() - tic

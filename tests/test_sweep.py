@@ -68,7 +68,7 @@ def test_every_stat_of_every_layer_from_step_zero(sweep: tuple[Path, str]) -> No
     assert {k for k, _, _ in rows} == keys
     assert {first for _, first, _ in rows} == {0}
     counts = {n for _, _, n in rows}
-    assert len(counts) == 1 and counts.pop() == 1 + (13 * 20 - 1) // 10 + 1  # 0, 10, ..., 250, 259
+    assert len(counts) == 1 and counts.pop() == len(range(0, 13 * 20, 50)) + 1  # 0, 50, ..., 250 and 259
 
 
 def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> None:
