@@ -62,12 +62,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "classification": DatasetInfo(
         lambda n, seed, **kw: skd.make_classification(n, random_state=seed, **kw), "multiclass"
     ),
-    "regression": DatasetInfo(
-        lambda n, seed, **kw: skd.make_regression(n, random_state=seed, **kw), "regression"
-    ),
-    "friedman1": DatasetInfo(
-        lambda n, seed, **kw: skd.make_friedman1(n, random_state=seed, **kw), "regression"
-    ),
+    "regression": DatasetInfo(lambda n, seed, **kw: skd.make_regression(n, random_state=seed, **kw), "regression"),
+    "friedman1": DatasetInfo(lambda n, seed, **kw: skd.make_friedman1(n, random_state=seed, **kw), "regression"),
     "seed_random": DatasetInfo(_seed_random, "multiclass"),
     "iris": DatasetInfo(_bundled(skd.load_iris), "multiclass", bundled=True),
     "wine": DatasetInfo(_bundled(skd.load_wine), "multiclass", bundled=True),

@@ -49,9 +49,7 @@ def resolve_init(name: str) -> str:
     return resolved
 
 
-def init_linear(
-    layer: nn.Linear, name: str, params: dict[str, Any] | None = None, bias: float | str = 0.0
-) -> None:
+def init_linear(layer: nn.Linear, name: str, params: dict[str, Any] | None = None, bias: float | str = 0.0) -> None:
     """Initialise `layer` in place: weight by the init `name`, bias to the constant `bias`.
 
     `layer` must be freshly constructed: `name="default"` keeps the weight it was made with.

@@ -166,7 +166,13 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
     uri = resolve_uri(uri or cfg.tracking.uri)
     experiment_id = ensure_experiment(uri, cfg.tracking.experiment)
     name = run_name(cfg)
-    tags = {"annlab.code_version": code_version(), "annlab.task": data.task, **meta.tags}
+    tags = {
+        "annlab.code_version": code_version(),
+        "annlab.task": data.task,
+        "annlab.depth": str(cfg.depth),
+        "annlab.model": cfg.model.name,
+        **meta.tags,
+    }
     logger = RunLogger(uri, experiment_id, name, tags)
     summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
     result = TrainResult()
@@ -181,6 +187,7 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
                 "config.yaml": meta.config_yaml or _yaml(cfg),
                 "model_summary.txt": summary.table() + "\n",
                 "layer_stats.parquet": logger.layer_table(),
+                "epochs.parquet": logger.epoch_table(),
             }
         )
         logger.end("FINISHED")

@@ -83,12 +83,16 @@ def unit_cosine(w: Tensor) -> Tensor:
     g, n, _ = w.shape
     if n < 2:
         return torch.ones(g, dtype=w.dtype)
+    out_dtype = w.dtype
+    # float64: rows that shrink towards zero (sigmoid nets from a zero init do) have float32
+    # squares that underflow, which made a non-zero row look like a zero one.
+    w = w.double()
     norms = torch.linalg.vector_norm(w, dim=2)
     unit = w / norms.clamp_min(torch.finfo(w.dtype).tiny).unsqueeze(2)
     sim = torch.bmm(unit, unit.transpose(1, 2))
     zero_rows = (norms == 0).sum(1).to(w.dtype)
     off_diagonal = sim.sum((1, 2)) - torch.diagonal(sim, dim1=1, dim2=2).sum(1)
-    return (off_diagonal + zero_rows * (zero_rows - 1)) / (n * (n - 1))
+    return ((off_diagonal + zero_rows * (zero_rows - 1)) / (n * (n - 1))).to(out_dtype)
 
 
 class Probe:

@@ -62,9 +62,7 @@ class SweepCallback(Callback):
             except (ConfigError, HydraException, ValueError) as err:
                 errors.append(f"job {' '.join(overrides) or '(no overrides)'}:\n{err}")
         if errors:
-            _fail(
-                f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors)
-            )
+            _fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))
         for uri, experiment in sorted(stores):
             ensure_experiment(uri, experiment)
         os.environ[TOTAL_ENV] = str(len(jobs))

@@ -88,6 +88,7 @@ class RunLogger:
         self._layer_rows: list[tuple[int, float, Tensor]] = []  # (step, time, [stats, layers])
         self._flushed_rows = 0
         self._pending: list[Metric] = []
+        self._epoch_rows: list[dict[str, float]] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annlab-mlflow")
         self._writes: list[Future[None]] = []
         tic = time.perf_counter()
@@ -104,6 +105,7 @@ class RunLogger:
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         ts = int(time.time() * 1000)
         self._pending.extend(Metric(k, v, ts, epoch) for k, v in metrics.items())
+        self._epoch_rows.append({"epoch": epoch, "step": step, **metrics})
 
     # -- writing -------------------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
@@ -156,6 +158,10 @@ class RunLogger:
         frame.insert(0, "layer", list(range(1, n_layers + 1)) * n_probes)
         frame.insert(0, "step", [s for s, _, _ in self._layer_rows for _ in range(n_layers)])
         return frame
+
+    def epoch_table(self) -> pd.DataFrame:
+        """The run-level metrics as one table: a row per epoch, a column per metric."""
+        return pd.DataFrame(self._epoch_rows, columns=None if self._epoch_rows else ["epoch", "step"])
 
     def log_artifacts(self, files: Mapping[str, str | bytes | pd.DataFrame]) -> None:
         """Write `files` (name -> text, bytes or a frame saved as parquet) as run artifacts."""

@@ -113,9 +113,7 @@ def logging_share(overrides: dict, label: str) -> None:
 def main() -> None:
     torch.set_num_threads(1)
     default = ProbeConfig()
-    print(
-        f"Probe overhead, depth {DEPTH}, width {WIDTH}, batch {BATCH}, 1 thread (median of {ROUNDS} rounds):"
-    )
+    print(f"Probe overhead, depth {DEPTH}, width {WIDTH}, batch {BATCH}, 1 thread (median of {ROUNDS} rounds):")
     for every, pb in ((1, default.batch_size), (default.every, default.batch_size), (1, BATCH)):
         b, s, r = step_ratio(every, pb)
         print(

@@ -67,9 +67,7 @@ def test_groups_hold_the_contracted_options() -> None:
 @pytest.mark.parametrize("group", ["activation", "init", "dataset", "model", "optimizer"])
 def test_every_option_composes_and_builds(group: str, config: Callable[..., RunConfig]) -> None:
     for option in options(group):
-        cfg = config(
-            f"{group}={option}", "dataset.n_samples=200" if group != "dataset" else "trainer.epochs=1"
-        )
+        cfg = config(f"{group}={option}", "dataset.n_samples=200" if group != "dataset" else "trainer.epochs=1")
         check(cfg)  # data made, model built: nothing left to fail at training time
 
 

@@ -20,9 +20,7 @@ def test_every_dataset_splits_and_standardises(name: str) -> None:
     assert len(s.x_val) == pytest.approx(0.25 * total, abs=1)
     kept = s.x_train.std(0) > 0  # constant pixels of digits stay constant
     torch.testing.assert_close(s.x_train.mean(0), torch.zeros(s.n_features), atol=1e-5, rtol=0)
-    torch.testing.assert_close(
-        s.x_train.std(0, unbiased=False)[kept], torch.ones(int(kept.sum())), atol=1e-4, rtol=0
-    )
+    torch.testing.assert_close(s.x_train.std(0, unbiased=False)[kept], torch.ones(int(kept.sum())), atol=1e-4, rtol=0)
     if s.task == "multiclass":
         assert s.y_train.dtype == torch.long and s.n_outputs == s.n_classes >= 2
     else:

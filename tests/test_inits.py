@@ -71,9 +71,7 @@ STDS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "params", "std"), STDS, ids=[f"{n}-{sorted(p.values())}" for n, p, _ in STDS]
-)
+@pytest.mark.parametrize(("name", "params", "std"), STDS, ids=[f"{n}-{sorted(p.values())}" for n, p, _ in STDS])
 def test_random_inits_have_their_formula_std(name: str, params: dict, std: float) -> None:
     w = weights(name, params).weight
     assert w.mean().item() == pytest.approx(0.0, abs=3 * std / math.sqrt(w.numel()) + 1e-12)

@@ -21,13 +21,9 @@ def test_seed_example_summary_matches_the_seeds_table(config: Callable[..., RunC
     ]
     assert (summary.total, summary.trainable) == (26, 26)
     table = summary.table()
-    assert (
-        "Total params: 26" in table and "Trainable params: 26" in table and "Non-trainable params: 0" in table
-    )
+    assert "Total params: 26" in table and "Trainable params: 26" in table and "Non-trainable params: 0" in table
     # Hidden biases start at zero, as the seed's nn.init.zeros_ calls; the output keeps PyTorch's.
-    assert torch.equal(model.linears[0].bias, torch.zeros(3)) and torch.equal(
-        model.linears[1].bias, torch.zeros(2)
-    )
+    assert torch.equal(model.linears[0].bias, torch.zeros(3)) and torch.equal(model.linears[1].bias, torch.zeros(2))
     assert model.out.bias.abs().sum() > 0
 
 

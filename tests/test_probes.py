@@ -131,3 +131,10 @@ def test_layers_of_different_shapes_and_activations_are_grouped_apart() -> None:
 def test_metric_keys_follow_the_contract() -> None:
     assert layer_key(1, "grad_z_norm") == "grad_z_norm/layer_01"
     assert layer_key(12, "z_mean") == "z_mean/layer_12"
+
+
+def test_unit_cosine_of_tiny_rows_does_not_underflow() -> None:
+    w = torch.full((1, 3, 4), 1e-22)  # float32 squares underflow to 0 at this size
+    w[0, 2] = -1e-22
+    # pairs: (0,1) = 1, (0,2) = -1, (1,2) = -1 -> mean -1/3
+    assert unit_cosine(w).item() == pytest.approx(-1 / 3, abs=1e-6)

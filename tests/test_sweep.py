@@ -61,8 +61,7 @@ def test_every_stat_of_every_layer_from_step_zero(sweep: tuple[Path, str]) -> No
     # One SQL query over the store: every layer key has step 0 and the same probe steps.
     with sqlite3.connect(cwd / "mlflow.db") as db:
         rows = db.execute(
-            "SELECT key, MIN(step), COUNT(*) FROM metrics"
-            " WHERE run_uuid = ? AND key LIKE '%/layer_%' GROUP BY key",
+            "SELECT key, MIN(step), COUNT(*) FROM metrics WHERE run_uuid = ? AND key LIKE '%/layer_%' GROUP BY key",
             (run.info.run_id,),
         ).fetchall()
     assert {k for k, _, _ in rows} == keys
@@ -79,7 +78,10 @@ def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> No
         "config.yaml",
         "model_summary.txt",
         "layer_stats.parquet",
+        "epochs.parquet",
     }
+    epochs = pd.read_parquet(client.download_artifacts(run.info.run_id, "epochs.parquet"))
+    assert list(epochs.epoch) == list(range(1, 21)) and {"val/loss", "val/acc"} <= set(epochs.columns)
     table = pd.read_parquet(client.download_artifacts(run.info.run_id, "layer_stats.parquet"))
     assert list(table.columns) == ["step", "layer", *STATS]
     assert sorted(table.layer.unique()) == [1, 2, 3, 4] and table.step.min() == 0
@@ -105,10 +107,7 @@ def test_bad_value_in_a_sweep_fails_before_any_run(tmp_path: Path) -> None:
 def test_unknown_group_option_lists_the_allowed_ones(tmp_path: Path) -> None:
     proc = run_cli(["-m", "activation=relu,swish"], tmp_path)
     assert proc.returncode != 0
-    assert (
-        "Could not find 'activation/swish'" in proc.stderr
-        and "Available options in 'activation'" in proc.stderr
-    )
+    assert "Could not find 'activation/swish'" in proc.stderr and "Available options in 'activation'" in proc.stderr
     assert "sigmoid" in proc.stderr and "Traceback" not in proc.stderr
     assert runs(tmp_path) == []
 

@@ -73,9 +73,7 @@ def test_zero_init_never_breaks_symmetry(config: Callable[..., RunConfig]) -> No
 
 
 def test_divergence_is_a_recorded_result_not_a_crash(config: Callable[..., RunConfig], store: str) -> None:
-    cfg = config(
-        *FAST, "init=normal", "init.params.std=10", "optimizer.lr=1e6", "dataset=diabetes", "model.depth=3"
-    )
+    cfg = config(*FAST, "init=normal", "init.params.std=10", "optimizer.lr=1e6", "dataset=diabetes", "model.depth=3")
     result = run_job(cfg, uri=store)
     assert result.status == "FINISHED" and result.diverged and "non-finite" in result.error
     run = MlflowClient(store).get_run(result.run_id)

@@ -1,0 +1,152 @@
+"""Data access for reports: a tracking store -> tidy pandas frames, one query or table per run."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+from mlflow.artifacts import download_artifacts
+from mlflow.entities import Run, ViewType
+from mlflow.tracking import MlflowClient
+
+from annlab.probes import STATS
+
+LAYER_TABLE = "layer_stats.parquet"
+EPOCH_TABLE = "epochs.parquet"
+
+
+class StoreError(RuntimeError):
+    """No store, or nothing in it to report on; the message says which, in one line."""
+
+
+@dataclass
+class Frames:
+    """What a report reads: runs (one row per run), layers (run x layer x step x stat) and
+    epochs (run x epoch x metric), all tidy. `layers` and `epochs` hold usable runs only."""
+
+    runs: pd.DataFrame
+    layers: pd.DataFrame
+    epochs: pd.DataFrame
+
+    @property
+    def usable(self) -> pd.DataFrame:
+        """Runs that finished without diverging: the only ones drawn as data."""
+        return self.runs[(self.runs.status == "FINISHED") & ~self.runs.diverged]
+
+
+def client_for(uri: str) -> MlflowClient:
+    """A client on an existing store; StoreError for a SQLite file that is not there (a
+    client would silently create an empty one)."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise StoreError(f"no tracking store at {path} (run a sweep first, or pass --uri)")
+    return MlflowClient(uri)
+
+
+def _param(run: Run, key: str, default: str = "") -> str:
+    return run.data.params.get(key, default)
+
+
+def _row(run: Run, experiment: str) -> dict[str, object]:
+    tags, metrics = run.data.tags, run.data.metrics
+    task = tags.get("annlab.task", "")
+    score_key = "val/r2" if task == "regression" else "val/acc"
+    non_uniform = tags.get("annlab.model", "mlp") != "mlp" or _param(run, "model.layers", "None") != "None"
+    return {
+        "run_id": run.info.run_id,
+        "run_name": run.info.run_name,
+        "experiment": experiment,
+        "status": run.info.status,
+        "diverged": tags.get("diverged") == "true",
+        "reason": tags.get("annlab.diverged_reason") or tags.get("annlab.error", ""),
+        "activation": tags.get("annlab.model", "mixed") if non_uniform else _param(run, "activation.name"),
+        "init": tags.get("annlab.model", "mixed") if non_uniform else _param(run, "init.name"),
+        "depth": int(tags.get("annlab.depth") or _param(run, "model.depth", "-1")),
+        "width": int(_param(run, "model.width", "0")),
+        "dataset": _param(run, "dataset.name"),
+        "seed": int(_param(run, "seed", "0")),
+        "task": task,
+        "score_name": score_key.removeprefix("val/"),
+        "val_score": metrics.get(score_key, float("nan")),
+        "val_loss": metrics.get("val/loss", float("nan")),
+        "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
+        "end_time": pd.to_datetime(run.info.end_time, unit="ms") if run.info.end_time else pd.NaT,
+        "code_version": tags.get("annlab.code_version", ""),
+        "artifact_uri": run.info.artifact_uri,
+    }
+
+
+def load_runs(client: MlflowClient, experiments: list[str] | None = None) -> pd.DataFrame:
+    """One row per run of the named experiments (all but an empty 'Default' when None)."""
+    found = {e.name: e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)}
+    if experiments:
+        missing = [name for name in experiments if name not in found]
+        if missing:
+            raise StoreError(f"no experiment named {', '.join(missing)}; the store has {', '.join(found)}")
+        found = {name: found[name] for name in experiments}
+    names = {v: k for k, v in found.items()}
+    rows, token = [], None
+    while found:
+        page = client.search_runs(list(found.values()), max_results=50_000, page_token=token)
+        rows += [_row(run, names[run.info.experiment_id]) for run in page]
+        token = page.token
+        if not token:
+            break
+    if not rows:
+        raise StoreError(f"no runs in experiment(s) {', '.join(found) or '(none)'}")
+    return pd.DataFrame(rows)
+
+
+def _read_table(artifact_uri: str, run_id: str, name: str, tracking_uri: str) -> pd.DataFrame:
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme in ("", "file"):
+        return pd.read_parquet(Path(unquote(parsed.path)) / name)  # a local store: read in place
+    return pd.read_parquet(download_artifacts(run_id=run_id, artifact_path=name, tracking_uri=tracking_uri))
+
+
+def _tables(runs: pd.DataFrame, name: str, tracking_uri: str) -> pd.DataFrame:
+    def read(row: tuple[str, str]) -> pd.DataFrame:
+        run_id, artifact_uri = row
+        frame = _read_table(artifact_uri, run_id, name, tracking_uri)
+        frame.insert(0, "run_id", run_id)
+        return frame
+
+    pairs = list(zip(runs.run_id, runs.artifact_uri, strict=True))
+    with ThreadPoolExecutor(max_workers=4) as pool:  # I/O bound for remote artifact stores
+        frames = list(pool.map(read, pairs))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_layers(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
+    """Tidy per-layer stats of `runs`: columns run_id, step, layer, stat, value."""
+    wide = _tables(runs, LAYER_TABLE, tracking_uri)
+    if wide.empty:
+        return pd.DataFrame(columns=["run_id", "step", "layer", "stat", "value"])
+    long = wide.melt(id_vars=["run_id", "step", "layer"], value_vars=list(STATS), var_name="stat")
+    long["run_id"] = long.run_id.astype("category")
+    long["stat"] = long.stat.astype(pd.CategoricalDtype(list(STATS)))
+    return long
+
+
+def load_epochs(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
+    """Tidy run-level metrics of `runs`: columns run_id, epoch, metric, value."""
+    wide = _tables(runs, EPOCH_TABLE, tracking_uri)
+    if wide.empty:
+        return pd.DataFrame(columns=["run_id", "epoch", "metric", "value"])
+    metrics = [c for c in wide.columns if c not in ("run_id", "epoch", "step")]
+    return wide.melt(id_vars=["run_id", "epoch"], value_vars=metrics, var_name="metric")
+
+
+def load(uri: str, experiments: list[str] | None = None) -> Frames:
+    """Everything a report needs from the store at `uri`."""
+    client = client_for(uri)
+    runs = load_runs(client, experiments)
+    frames = Frames(runs, pd.DataFrame(), pd.DataFrame())
+    usable = frames.usable
+    frames.layers = load_layers(usable, uri)
+    frames.epochs = load_epochs(usable, uri)
+    return frames

@@ -1,0 +1,8 @@
+"""The outcomes figure alone: `python reports/outcomes.py [options]`."""
+
+import sys
+
+from annlab.report import main
+
+if __name__ == "__main__":
+    sys.exit(main(figures=["outcomes"]))

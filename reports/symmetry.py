@@ -1,0 +1,8 @@
+"""The symmetry figure alone: `python reports/symmetry.py [options]`."""
+
+import sys
+
+from annlab.report import main
+
+if __name__ == "__main__":
+    sys.exit(main(figures=["symmetry"]))

@@ -1,0 +1,8 @@
+"""The vanishing_depth figure alone: `python reports/vanishing_depth.py [options]`."""
+
+import sys
+
+from annlab.report import main
+
+if __name__ == "__main__":
+    sys.exit(main(figures=["vanishing_depth"]))

@@ -1,0 +1,134 @@
+"""Reports end to end: a small real sweep into a temp store, PDFs built, pages read back."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from pypdf import PdfReader
+
+from annlab.config import RunConfig
+from annlab.job import run_job
+from annlab.report import main
+from annlab.tracking import RunLogger, ensure_experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["trainer.epochs=3", "dataset.n_samples=200", "model.width=12", "probe.batch_size=64", "probe.every=2"]
+TITLES = [
+    "annlab report: demo",
+    "Gradient flow at step 0",
+    "Gradient flow at the end of training",
+    "Vanishing depth",
+    "Outcomes: final validation acc",
+    "Training curves: val/loss over epochs",
+    "Activation health",
+    "Symmetry: mean pairwise cosine",
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict]) -> str:
+    from annlab.config import parse_config
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('reports') / 'mlflow.db'}"
+    grid = itertools.product(("sigmoid", "relu"), ("xavier", "zeros"), (1, 3), (0, 1))
+    for act, init, depth, seed in grid:
+        cfg: RunConfig = parse_config(
+            composed(
+                [
+                    *TINY,
+                    f"activation={act}",
+                    f"init={init}",
+                    f"model.depth={depth}",
+                    f"seed={seed}",
+                    "tracking.experiment=demo",
+                ]
+            )
+        )
+        run_job(cfg, uri=uri)
+    diverging = parse_config(
+        composed(
+            [
+                *TINY,
+                "optimizer.lr=1e6",
+                "init=normal",
+                "init.params.std=10",
+                "model.depth=3",
+                "tracking.experiment=demo",
+            ]
+        )
+    )
+    assert run_job(diverging, uri=uri).diverged
+    # A job that raised: its run is FAILED with the reason, as run_job leaves it.
+    logger = RunLogger(uri, ensure_experiment(uri, "demo"), "relu-xavier-d9-moons-s7", {})
+    logger.end("FAILED", RuntimeError("out of memory"))
+    return uri
+
+
+def test_report_pages_titles_and_problem_runs(store: str, tmp_path: Path) -> None:
+    assert main(["--uri", store, "--out", str(tmp_path)]) == 0
+    pdf = PdfReader(tmp_path / "demo.pdf")
+    assert len(pdf.pages) == len(TITLES)
+    texts = [page.extract_text() for page in pdf.pages]
+    for title, text in zip(TITLES, texts, strict=True):
+        assert title in text.replace("\n", " ")
+    summary = texts[0]
+    assert "18 runs: 16 finished, 1 diverged, 1 failed" in summary
+    assert "relu-normal-d3-moons-s0: DIVERGED" in summary
+    assert "relu-xavier-d9-moons-s7: FAILED (RuntimeError: out of memory)" in summary
+    assert "zeros init: hidden-layer unit_cosine stays between 1.0000 and 1.0000" in summary
+
+
+def test_every_figure_page_has_drawn_data(store: str, tmp_path: Path) -> None:
+    assert main(["--uri", store, "--out", str(tmp_path)]) == 0
+    doc = pdfium.PdfDocument(str(tmp_path / "demo.pdf"))
+    for i in range(1, len(doc)):
+        pixels = np.asarray(doc[i].render(scale=0.5).to_pil().convert("RGB"), dtype=np.int16)
+        h, w, _ = pixels.shape
+        plot_area = pixels[int(0.15 * h) : int(0.9 * h), int(0.05 * w) : int(0.85 * w)]
+        coloured = np.abs(plot_area - plot_area.mean(axis=2, keepdims=True)).max(axis=2) > 40
+        assert coloured.mean() > 0.001, f"page {i + 1} has no coloured data in its plot area"
+
+
+def test_single_figure_script_runs_alone(store: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "reports" / "symmetry.py"), "--uri", store, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pdf = PdfReader(tmp_path / "demo-symmetry.pdf")
+    assert len(pdf.pages) == 2 and "Symmetry" in pdf.pages[1].extract_text()
+
+
+def test_skipped_figures_are_said_on_the_summary(store: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from annlab.report import Options, build_report
+    from annlab.store import load
+
+    frames = load(store, ["demo"])
+    one_depth = frames.runs[frames.runs.depth == 1]
+    frames.runs = one_depth
+    frames.layers = frames.layers[frames.layers.run_id.isin(set(one_depth.run_id))]
+    result = build_report(frames, "demo", tmp_path / "x.pdf", ["vanishing_depth", "symmetry"], Options())
+    assert result.skipped == {"vanishing_depth": "needs runs at 2 or more depths (has [1])"}
+    assert "skipped vanishing_depth: needs runs at 2 or more depths" in PdfReader(result.path).pages[0].extract_text()
+
+
+def test_empty_or_missing_store_says_so_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--uri", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no tracking store at" in err
+    assert not (tmp_path / "none.db").exists()  # reading never creates a store
+    uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    ensure_experiment(uri, "nothing")
+    assert main(["--uri", uri, "-e", "nothing", "--out", str(tmp_path)]) == 1
+    assert "no runs in experiment(s) nothing" in capsys.readouterr().err
+    assert main(["--uri", uri, "-e", "typo", "--out", str(tmp_path)]) == 1
+    assert "no experiment named typo" in capsys.readouterr().err
