@@ -42,8 +42,10 @@ def _legend(fig: Figure, axes: np.ndarray, title: str) -> None:
             handles.setdefault(label, h)
             labels[label] = label
     if handles:
-        fig.legend(handles.values(), labels.values(), title=title, loc="center right", frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.86 if handles else 1, 0.95))
+        fig.legend(
+            handles.values(), labels.values(), title=title, loc="center left", bbox_to_anchor=(0.87, 0.5), frameon=False
+        )
+    fig.tight_layout(rect=(0, 0, 0.86 if handles else 1, 0.93))
 
 
 def _band(ax: plt.Axes, x: pd.Series, part: pd.DataFrame, colour: object, label: str, log: bool = False) -> None:
@@ -54,13 +56,28 @@ def _band(ax: plt.Axes, x: pd.Series, part: pd.DataFrame, colour: object, label:
     ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
 
 
-def gradient_flow(agg: pd.DataFrame, when: str) -> Figure:
-    """grad_z_norm per layer (input side left, log y), a line per activation, facets init x depth."""
-    inits, depths = sorted(agg.init.unique()), sorted(agg.depth.unique())
+MAX_DEPTH_PANELS = 4
+
+
+def _spread(values: list[int], n: int) -> list[int]:
+    """At most `n` of the sorted `values`, spread from the first to the last."""
+    if len(values) <= n:
+        return values
+    return [values[int(i)] for i in np.unique(np.round(np.linspace(0, len(values) - 1, n)))]
+
+
+def gradient_flow(agg: pd.DataFrame, when: str, theory: pd.DataFrame | None = None) -> Figure:
+    """grad_z_norm per layer (input side left, log y), a line per activation, facets init x depth
+    (at most MAX_DEPTH_PANELS depths, spread over the grid); with `theory`, the mean-field
+    prediction as a dashed line of the same colour."""
+    inits, all_depths = sorted(agg.init.unique()), sorted(int(d) for d in agg.depth.unique())
+    depths = _spread(all_depths, MAX_DEPTH_PANELS)
+    shown = "" if depths == all_depths else f"; depths {', '.join(map(str, depths))} of {len(all_depths)}"
+    dashed = "; dashed: mean-field prediction" if theory is not None and not theory.empty else ""
     fig, axes = _grid(
         len(inits),
         len(depths),
-        f"Gradient flow at {when}: ||dL/dz|| per layer\n(geometric mean over seeds, 95% interval)",
+        f"Gradient flow at {when}: ||dL/dz|| per layer\n(geometric mean over seeds, 95% interval{dashed}{shown})",
     )
     colours = _palette(agg.activation)
     for i, init in enumerate(inits):
@@ -70,14 +87,21 @@ def gradient_flow(agg: pd.DataFrame, when: str) -> Figure:
             for activation, part in cell.groupby("activation"):
                 part = part.sort_values("layer")
                 _band(ax, part.layer, part, colours[activation], activation, log=True)
+            if dashed:
+                pred = theory[(theory.init == init) & (theory.depth == depth)]
+                for activation, part in pred.groupby("activation"):
+                    part = part.groupby("layer", as_index=False).predicted.mean()
+                    ax.plot(
+                        part.layer, part.predicted, linestyle="--", linewidth=1.6, color=colours[activation], alpha=0.9
+                    )
             ax.set_yscale("log")
             if len(cell) and cell.groupby("activation").layer.count().min() < depth + 1:
-                ax.text(0.02, 0.02, "layers with ||dL/dz|| = 0 are not drawn", transform=ax.transAxes, fontsize=7)
+                ax.text(0.02, 0.02, "layers with ||dL/dz|| = 0\nare not drawn", transform=ax.transAxes, fontsize=7)
             ax.set_title(f"init={init}, depth={depth}", fontsize=9)
-            ax.set_xlabel("layer (1 = input side; last = output)" if i == len(inits) - 1 else "")
-            ax.set_ylabel("||dL/dz|| (log scale)" if j == 0 else "")
             ax.set_xlim(0.7, depth + 1.3)
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
+    fig.supxlabel("layer (1 = input side; the last is the output layer)", fontsize=10)
+    fig.supylabel("||dL/dz|| over the probe batch (log scale)", fontsize=10)
     _legend(fig, axes, "activation")
     return fig
 

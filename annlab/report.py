@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from annlab import analysis, plots
-from annlab.store import Frames, StoreError, load
+from annlab.store import Frames, StoreError, load, load_configs
+from annlab.theory import prediction_for
 from annlab.tracking import resolve_uri
 
 DEFAULT_OUT = Path("reports") / "out"
@@ -30,11 +32,45 @@ class Options:
 def _gradient_flow(f: Frames, o: Options) -> Built:
     if f.layers.empty:
         return [], "no per-layer stats in the finished runs"
+    at_init = analysis.gradient_flow(f.layers, f.usable, "first")
     pages = [
-        plots.gradient_flow(analysis.gradient_flow(f.layers, f.usable, "first"), "step 0 (initialisation)"),
+        plots.gradient_flow(at_init, "step 0 (initialisation)", theory_profiles(f, at_init)),
         plots.gradient_flow(analysis.gradient_flow(f.layers, f.usable, "last"), "the end of training"),
     ]
     return pages, ""
+
+
+def theory_profiles(f: Frames, at_init: pd.DataFrame) -> pd.DataFrame:
+    """The mean-field ||dL/dz|| per layer for each grid cell at step 0, anchored at the
+    measured output layer (one run's config stands for its cell; seeds share it)."""
+    cells = f.usable.drop_duplicates(analysis.KEYS)
+    if not f.uri or cells.empty:
+        return pd.DataFrame()
+    configs = load_configs(cells, f.uri)
+    rows = []
+    for run in cells.itertuples():
+        prediction = prediction_for(configs[run.run_id])
+        cell = at_init[
+            (at_init.activation == run.activation)
+            & (at_init.init == run.init)
+            & (at_init.depth == run.depth)
+            & (at_init.dataset == run.dataset)
+        ]
+        output = cell[cell.layer == run.depth + 1]["mean"]
+        if output.empty or not all(map(np.isfinite, prediction.chi)):
+            continue
+        for layer, value in enumerate(prediction.grad_profile(float(output.iloc[0])), start=1):
+            rows.append(
+                {
+                    "activation": run.activation,
+                    "init": run.init,
+                    "depth": run.depth,
+                    "dataset": run.dataset,
+                    "layer": layer,
+                    "predicted": value,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _vanishing(f: Frames, o: Options) -> Built:
@@ -170,6 +206,7 @@ def _only(f: Frames, experiment: str) -> Frames:
         runs,
         f.layers[f.layers.run_id.isin(ids)] if not f.layers.empty else f.layers,
         f.epochs[f.epochs.run_id.isin(ids)] if not f.epochs.empty else f.epochs,
+        f.uri,
     )
 
 

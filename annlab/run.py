@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -17,6 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from annlab.config import ConfigError, RunConfig, parse_config
 from annlab.job import JobMeta, check, run_job, run_name
 from annlab.tracking import ensure_experiment, resolve_uri
+
+# conf/config.yaml puts the repository root on Hydra's search path, so that the studies in
+# experiments/ compose as the config group `experiments` from any working directory.
+os.environ.setdefault("ANNLAB_ROOT", str(Path(__file__).resolve().parent.parent))
 
 TOTAL_ENV = "ANNLAB_SWEEP_TOTAL"
 SWEEP_ENV = "ANNLAB_SWEEP"

@@ -30,6 +30,7 @@ class Frames:
     runs: pd.DataFrame
     layers: pd.DataFrame
     epochs: pd.DataFrame
+    uri: str = ""
 
     @property
     def usable(self) -> pd.DataFrame:
@@ -121,6 +122,23 @@ def _tables(runs: pd.DataFrame, name: str, tracking_uri: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def load_configs(runs: pd.DataFrame, tracking_uri: str) -> dict[str, dict]:
+    """Each run's resolved config (its config.yaml artifact), by run id."""
+    import yaml
+
+    def read(row: tuple[str, str]) -> tuple[str, dict]:
+        run_id, artifact_uri = row
+        parsed = urlparse(artifact_uri)
+        if parsed.scheme in ("", "file"):
+            path = Path(unquote(parsed.path)) / "config.yaml"
+        else:
+            path = Path(download_artifacts(run_id=run_id, artifact_path="config.yaml", tracking_uri=tracking_uri))
+        return run_id, yaml.safe_load(path.read_text())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(read, zip(runs.run_id, runs.artifact_uri, strict=True)))
+
+
 def load_layers(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
     """Tidy per-layer stats of `runs`: columns run_id, step, layer, stat, value."""
     wide = _tables(runs, LAYER_TABLE, tracking_uri)
@@ -145,7 +163,7 @@ def load(uri: str, experiments: list[str] | None = None) -> Frames:
     """Everything a report needs from the store at `uri`."""
     client = client_for(uri)
     runs = load_runs(client, experiments)
-    frames = Frames(runs, pd.DataFrame(), pd.DataFrame())
+    frames = Frames(runs, pd.DataFrame(), pd.DataFrame(), uri)
     usable = frames.usable
     frames.layers = load_layers(usable, uri)
     frames.epochs = load_epochs(usable, uri)

@@ -16,6 +16,7 @@ from annlab.config import RunConfig, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
+os.environ.setdefault("ANNLAB_ROOT", str(ROOT))  # conf/config.yaml searches experiments/ there
 
 # Small and quick, but the same code path as a default job.
 FAST = ["trainer.epochs=2", "dataset.n_samples=200", "model.width=16", "probe.batch_size=64", "probe.every=3"]

@@ -1,0 +1,80 @@
+"""Studies: every study file composes; shrunken grids run through the CLI and their checks hold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+from annlab.config import parse_config
+from annlab.study import STUDIES, check_study, main
+
+STUDY_FILES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+
+
+def test_every_study_file_is_registered_and_says_how_to_run_and_check_it() -> None:
+    assert sorted(STUDIES) == STUDY_FILES
+    for name in STUDY_FILES:
+        text = (ROOT / "experiments" / f"{name}.yaml").read_text()
+        assert text.startswith("# @package _global_")
+        assert f"# Run:   python -m annlab.study run {name}" in text
+        assert f"# Check: python -m annlab.study check {name}" in text
+        assert "# Finding:" in text and "# Budget:" in text
+        assert f"experiment: {name}" in text  # runs go to an MLflow experiment named after the study
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_every_study_composes(name: str, composed: Callable[..., dict]) -> None:
+    cfg = parse_config(composed([f"+experiments={name}"]))
+    assert cfg.tracking.experiment == name
+
+
+# name -> overrides that shrink the grid but keep what the check needs
+SHRUNKEN = {
+    "vanishing_gradients": ["activation=sigmoid,relu", "init=kaiming", "model.depth=1,3,6", "seed=0"],
+    "symmetry_breaking": ["init=zeros,ones,constant,xavier", "seed=0", "trainer.epochs=20"],
+    "dead_relu": ["activation=relu,leaky_relu,prelu", "seed=0"],
+    "output_layers": ["seed=0"],
+    "seed_example": ["seed=0", "trainer.epochs=2"],
+    "init_matching": ["activation=relu,leaky_relu", "seed=0"],  # tanh's margin needs all 3 seeds
+    "deep_relu_he2015": ["seed=0"],
+    "saturation_glorot2010": ["activation=sigmoid", "seed=0"],
+}
+SLOW = {"init_matching", "deep_relu_he2015", "saturation_glorot2010"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(SHRUNKEN)]
+)
+def test_shrunken_study_runs_and_its_finding_holds(name: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    proc = run_cli(["-m", f"+experiments={name}", *SHRUNKEN[name]], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    code = check_study(name, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "finding HOLDS" in out and f"Study {name}:" in out
+
+
+def test_check_without_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["check", "dead_relu", "--uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert "data missing" in capsys.readouterr().err
+
+
+def test_check_that_does_not_hold_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # relu under a small learning rate does not die: the dead_relu finding must not hold.
+    proc = run_cli(
+        [
+            "-m",
+            "+experiments=dead_relu",
+            "activation=relu,leaky_relu,prelu",
+            "seed=0",
+            "optimizer.lr=0.001",
+            "trainer.epochs=3",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert check_study("dead_relu", f"sqlite:///{tmp_path / 'mlflow.db'}") == 1
+    assert "finding DOES NOT HOLD" in capsys.readouterr().out

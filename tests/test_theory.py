@@ -1,0 +1,91 @@
+"""The mean-field theory against the reference numbers and against a Monte Carlo network."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from annlab.inits import init_linear
+from annlab.theory import LayerPrior, gaussian_expectation, nodes, predict, weight_variance
+
+
+def uniform_net(activation: str, sigma_w2: float, depth: int = 20) -> list[LayerPrior]:
+    return [LayerPrior(sigma_w2, 0.0, activation)] * depth + [LayerPrior(sigma_w2, 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("activation", "sigma_w2", "per_layer"),
+    [("sigmoid", 1.0, 0.24), ("relu", 2.0, 1.0), ("relu", 1.0, 1 / math.sqrt(2))],
+    ids=["sigmoid+xavier", "relu+kaiming", "relu+xavier"],
+)
+def test_reference_values(activation: str, sigma_w2: float, per_layer: float) -> None:
+    ratios = predict(uniform_net(activation, sigma_w2)).per_layer_ratio
+    assert ratios[-1] == pytest.approx(per_layer, abs=0.005)
+
+
+def test_quadrature_integrates_gaussian_moments() -> None:
+    z = nodes()
+    assert gaussian_expectation(z**0) == pytest.approx(1.0)
+    assert gaussian_expectation(z**2) == pytest.approx(1.0)
+    assert gaussian_expectation(z**4) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    ("init", "params", "expected"),
+    [
+        ("xavier_normal", {}, 2 / (300 + 200)),
+        ("kaiming_normal", {"nonlinearity": "relu"}, 2 / 300),
+        ("lecun_normal", {}, 1 / 300),
+        ("default", {}, 1 / (3 * 300)),
+        ("normal", {"std": 0.1}, 0.01),
+        ("orthogonal", {}, 1 / 300),
+    ],
+)
+def test_weight_variance_matches_the_inits(init: str, params: dict, expected: float) -> None:
+    assert weight_variance(init, params, 300, 200) == pytest.approx(expected)
+    torch.manual_seed(0)
+    layer = nn.Linear(300, 200)
+    init_linear(layer, init, params)
+    assert layer.weight.var().item() == pytest.approx(expected, rel=0.03)
+
+
+def test_symmetric_inits_have_no_mean_field() -> None:
+    assert math.isnan(weight_variance("zeros", {}, 10, 10))
+    assert math.isnan(weight_variance("uniform", {"a": 0.0, "b": 1.0}, 10, 10))
+
+
+@pytest.mark.parametrize(
+    ("activation", "init", "params"),
+    [
+        ("sigmoid", "xavier_normal", {}),
+        ("tanh", "xavier_normal", {}),
+        ("relu", "kaiming_normal", {"nonlinearity": "relu"}),
+        ("relu", "xavier_normal", {}),
+        ("tanh", "default", {}),
+    ],
+)
+def test_prediction_matches_a_monte_carlo_network(activation: str, init: str, params: dict) -> None:
+    """Wide random nets: the measured log10 ||dL/dz_1|| / ||dL/dz_out|| is close to the prediction."""
+    width, depth, batch = 512, 8, 256
+    torch.manual_seed(0)
+    layers = [nn.Linear(width, width) for _ in range(depth + 1)]
+    for layer in layers:
+        init_linear(layer, init, params)
+    act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[activation]
+    x = torch.randn(batch, width)
+    zs = []
+    h = x
+    for layer in layers[:-1]:
+        z = layer(h)
+        zs.append(z)
+        h = act(z)
+    out = layers[-1](h)
+    zs.append(out)
+    grads = torch.autograd.grad((out * torch.randn_like(out)).sum(), zs)
+    measured = math.log10(grads[0].norm().item() / grads[-1].norm().item())
+    var = weight_variance(init, params, width, width)
+    priors = [LayerPrior(var * width, 0.0, activation)] * depth + [LayerPrior(var * width, 0.0)]
+    assert measured == pytest.approx(predict(priors).log10_first_over_last, abs=0.15)
