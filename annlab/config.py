@@ -128,6 +128,8 @@ class RunConfig(_Strict):
     seed: int = Field(default=0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=1, ge=1)
+    # Skip a job whose identical config already has a FINISHED run in the experiment.
+    resume: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -12,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from mlflow.tracking import MlflowClient
 
 from annlab import __version__
 from annlab.config import ConfigError, RunConfig
@@ -36,7 +42,7 @@ class JobMeta:
 class JobResult:
     run_id: str
     run_name: str
-    status: str  # FINISHED | FAILED | KILLED
+    status: str  # FINISHED | SKIPPED (resume found it FINISHED) | FAILED | KILLED
     diverged: bool
     metrics: dict[str, float]
     seconds: float
@@ -153,12 +159,47 @@ def settings(cfg: RunConfig) -> TrainSettings:
     )
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: like Ctrl-C, the run ends KILLED rather than RUNNING forever."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals to whoever owns it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """What identifies a job's result: the config less where it is logged and how it is resumed."""
+    identity = cfg.model_dump(mode="json", exclude={"tracking", "resume", "threads"})
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def finished_run(uri: str, experiment_id: str, digest: str) -> str | None:
+    """The id of a FINISHED run of the same config in the experiment, if there is one."""
+    runs = MlflowClient(uri).search_runs(
+        [experiment_id], f"tags.`annlab.config_hash` = '{digest}' and attributes.status = 'FINISHED'", max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None) -> JobResult:
     """Train one configured model into one MLflow run and return its result.
 
-    A bad config raises ConfigError before the run exists. Divergence is a result (tag and
-    metric); any other exception ends the run FAILED with its traceback, and is re-raised;
-    an interrupt ends it KILLED.
+    A bad config raises ConfigError before the run exists. With `cfg.resume`, a config that
+    already has a FINISHED run in the experiment is skipped (status SKIPPED). Divergence is a
+    result (tag and metric); any other exception ends the run FAILED with its traceback, and
+    is re-raised; Ctrl-C or SIGTERM ends it KILLED.
     """
     meta = meta or JobMeta()
     tic = time.perf_counter()
@@ -166,47 +207,51 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
     uri = resolve_uri(uri or cfg.tracking.uri)
     experiment_id = ensure_experiment(uri, cfg.tracking.experiment)
     name = run_name(cfg)
+    digest = config_hash(cfg)
+    if cfg.resume and (existing := finished_run(uri, experiment_id, digest)):
+        return JobResult(existing, name, "SKIPPED", False, {}, time.perf_counter() - tic, 0.0, "already FINISHED")
     tags = {
         "annlab.code_version": code_version(),
         "annlab.task": data.task,
         "annlab.depth": str(cfg.depth),
         "annlab.model": cfg.model.name,
+        "annlab.config_hash": digest,
         **meta.tags,
     }
     logger = RunLogger(uri, experiment_id, name, tags)
-    summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
     result = TrainResult()
-    try:
-        logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
-        result = train(model, data, settings(cfg), logger, device)
-        logger.log_metrics({"diverged": float(result.diverged), "steps": float(result.steps)}, result.steps)
-        if result.diverged:
-            logger.set_tags({"diverged": "true", "annlab.diverged_reason": result.reason})
-        logger.log_artifacts(
-            {
-                "config.yaml": meta.config_yaml or _yaml(cfg),
-                "model_summary.txt": summary.table() + "\n",
-                "layer_stats.parquet": logger.layer_table(),
-                "epochs.parquet": logger.epoch_table(),
-            }
-        )
-        logger.end("FINISHED")
-        status, error = "FINISHED", ""
-    except KeyboardInterrupt as err:
-        logger.end("KILLED", err)
-        raise
-    except Exception as err:
-        logger.end("FAILED", err)
-        raise
+    with _sigterm_as_interrupt():
+        try:
+            summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
+            logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
+            result = train(model, data, settings(cfg), logger, device)
+            logger.log_metrics({"diverged": float(result.diverged), "steps": float(result.steps)}, result.steps)
+            if result.diverged:
+                logger.set_tags({"diverged": "true", "annlab.diverged_reason": result.reason})
+            logger.log_artifacts(
+                {
+                    "config.yaml": meta.config_yaml or _yaml(cfg),
+                    "model_summary.txt": summary.table() + "\n",
+                    "layer_stats.parquet": logger.layer_table(),
+                    "epochs.parquet": logger.epoch_table(),
+                }
+            )
+            logger.end("FINISHED")
+        except (KeyboardInterrupt, Terminated) as err:
+            logger.end("KILLED", err)
+            raise
+        except Exception as err:
+            logger.end("FAILED", err)
+            raise
     return JobResult(
         logger.run_id,
         name,
-        status,
+        "FINISHED",
         result.diverged,
         result.final,
         time.perf_counter() - tic,
         logger.seconds,
-        error or result.reason,
+        result.reason,
     )
 
 

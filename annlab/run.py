@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,14 @@ class SweepCallback(Callback):
         os.environ[SWEEP_ENV] = str(config.hydra.sweep.dir)
         print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(u for u, _ in sorted(stores))}", flush=True)
 
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        path = Path(str(config.hydra.sweep.dir)) / RESULTS_FILE
+        outcomes = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        text, failed = sweep_summary(outcomes, int(os.environ.get(TOTAL_ENV, len(outcomes))))
+        print(text, flush=True)
+        if failed:
+            raise SystemExit(1)
+
 
 def job_meta(cfg: DictConfig, data: dict[str, Any]) -> JobMeta:
     hc = HydraConfig.get()
@@ -87,6 +97,38 @@ def job_meta(cfg: DictConfig, data: dict[str, Any]) -> JobMeta:
     return JobMeta(tags=tags, label=f"job {number}/{total}", resolved=data, config_yaml=yaml)
 
 
+RESULTS_FILE = "annlab_jobs.jsonl"
+
+
+def _record(outcome: dict[str, str]) -> None:
+    """Append one job's outcome to the sweep's results file (one line: safe from parallel jobs)."""
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        path = Path(hc.sweep.dir) / RESULTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps(outcome) + "\n")
+
+
+def sweep_summary(outcomes: list[dict[str, str]], total: int) -> tuple[str, bool]:
+    """The end-of-sweep lines, and whether any job failed."""
+    counts = Counter(o["status"] for o in outcomes)
+    order = ("FINISHED", "DIVERGED", "FAILED", "SKIPPED")
+    parts = [f"{counts.get(k, 0)} {k.lower()}" for k in order]
+    missing = total - len(outcomes)
+    if missing > 0:
+        parts.append(f"{missing} not run")
+    lines = [f"annlab: sweep summary: {total} jobs: " + ", ".join(parts)]
+    if counts.get("SKIPPED"):
+        lines.append(
+            f"annlab: skipped {counts['SKIPPED']} jobs already FINISHED in the store (resume=false reruns them)"
+        )
+    for o in outcomes:
+        if o["status"] in ("FAILED", "DIVERGED"):
+            lines.append(f"annlab:   {o['status']}: {o['name']}" + (f" ({o['error']})" if o.get("error") else ""))
+    return "\n".join(lines), bool(counts.get("FAILED")) or missing > 0
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     data = _plain(cfg)
@@ -95,12 +137,25 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError as err:
         _fail(str(err))
     meta = job_meta(cfg, data)
-    print(f"annlab: {meta.label} running {run_name(run_cfg)}", flush=True)
+    name = run_name(run_cfg)
+    print(f"annlab: {meta.label} running {name}", flush=True)
     try:
         result = run_job(run_cfg, meta)
     except ConfigError as err:
         _fail(str(err))
-    print(f"annlab: {meta.label} {result.line()}", flush=True)
+    except Exception as err:  # run_job has ended the run FAILED, with its traceback as an artifact
+        error = f"{type(err).__name__}: {err}"
+        print(f"annlab: {meta.label} {name}: FAILED ({error}; traceback.txt in the run's artifacts)", flush=True)
+        _record({"name": name, "status": "FAILED", "error": error})
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise SystemExit(1) from None
+        return None
+    if result.status == "SKIPPED":
+        print(f"annlab: {meta.label} {name}: skipped, already FINISHED as run {result.run_id}", flush=True)
+    else:
+        print(f"annlab: {meta.label} {result.line()}", flush=True)
+    status = "DIVERGED" if result.diverged else result.status
+    _record({"name": name, "status": status, "error": result.error})
     key = next((k for k in result.metrics if k.startswith("val/") and k != "val/loss"), None)
     return result.metrics.get(key) if key else None
 
