@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _writable(key: str, folder: str) -> None:
+    """Fail with the key and folder, not a traceback, when Hydra's output folder cannot be made."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        _fail(f"{key}={folder}: cannot write the output folder: {err.strerror or err}")
+
+
 def sweep_jobs(config: DictConfig) -> list[list[str]]:
     """The override list of every job of the sweep `config` describes, as Hydra's basic
     sweeper expands it (hydra.sweeper.params first, then the command line)."""
@@ -58,7 +69,11 @@ class SweepCallback(Callback):
     anywhere stops the sweep before training), count the jobs for progress lines, and create
     the tracking store once (parallel jobs race on a fresh SQLite store)."""
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable("hydra.run.dir", str(config.hydra.run.dir))
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable("hydra.sweep.dir", str(config.hydra.sweep.dir))
         jobs = sweep_jobs(config)
         errors, stores = [], set()
         for overrides in jobs:
@@ -71,7 +86,10 @@ class SweepCallback(Callback):
         if errors:
             _fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))
         for uri, experiment in sorted(stores):
-            ensure_experiment(uri, experiment)
+            try:
+                ensure_experiment(uri, experiment)
+            except ConfigError as err:
+                _fail(str(err))
         os.environ[TOTAL_ENV] = str(len(jobs))
         os.environ[SWEEP_ENV] = str(config.hydra.sweep.dir)
         print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(u for u, _ in sorted(stores))}", flush=True)

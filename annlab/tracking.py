@@ -6,6 +6,7 @@ import os
 import tempfile
 import time
 import traceback
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 from torch import Tensor
 
+from annlab.config import ConfigError
 from annlab.probes import STATS, layer_key
 
 DEFAULT_STORE = "mlflow.db"
@@ -42,15 +44,42 @@ def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
     return uri
 
 
+SERVER_TIMEOUT_S = 5.0
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def check_server(uri: str) -> None:
+    """For an http(s) tracking URI: ConfigError within SERVER_TIMEOUT_S if nothing answers there,
+    instead of MLflow's retries with backoff (minutes) against a server that is not up."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=SERVER_TIMEOUT_S) as response:
+            response.read(64)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise ConfigError(
+            f"tracking.uri={uri}: cannot reach the tracking server ({reason}); start it "
+            "(mlflow server ...) or set tracking.uri / MLFLOW_TRACKING_URI to a reachable store"
+        ) from None
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store (schema) and the experiment if missing; return the experiment id.
 
     Called once before any job starts: processes that create a fresh SQLite store at the
-    same time race in its schema migration.
+    same time race in its schema migration. A store that cannot be reached or written is a
+    ConfigError naming the URI.
     """
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp else client.create_experiment(name)
+    check_server(uri)
+    try:
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(name)
+        # MLflow 3's UI opens an experiment as GenAI traces unless told it holds training runs.
+        return exp.experiment_id if exp else client.create_experiment(name, tags=EXPERIMENT_TAGS)
+    except Exception as err:  # MLflow and SQLAlchemy raise many kinds; all mean "no usable store"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"tracking.uri={uri}: cannot use this tracking store: {first}") from None
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
