@@ -219,6 +219,7 @@ def _per_layer_over_training(
         ax = axes.flat[k]
         for layer, part in agg[agg[facet] == key].groupby("layer"):
             part = part.groupby("step", as_index=False)[["mean", "lo", "hi"]].mean()
+            part[["lo", "hi"]] = part[["lo", "hi"]].clip(*ylim)  # a share's interval stays a share
             _band(ax, part.step, part, colours[int(layer) - 1], f"layer {int(layer)}")
         ax.set_ylim(*ylim)
         ax.set_title(label.format(key), fontsize=9)

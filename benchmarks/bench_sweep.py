@@ -20,7 +20,8 @@ SWEEP = [
     "seed=0,1",
     "model.width=64",
     "dataset.n_samples=2000",
-    "trainer.epochs=20",
+    "trainer.epochs=150",
+    "trainer.batch_size=32",
 ]
 
 
