@@ -176,22 +176,25 @@ def check_dead_relu(frames: Frames, uri: str) -> Verdict:
     return v
 
 
+def _hidden_span(frames: Frames, stat: str, column: str, last_over_first: bool) -> pd.DataFrame:
+    """Per run at step 0: log2 of `stat` at the last hidden layer over the first (or the
+    inverse), in a column named `column`, with the runs' grid columns."""
+    rows = _hidden(frames, stat)
+    rows = rows[rows.step == rows.groupby("run_id").step.transform("min")]
+    first = rows[rows.layer == 1].set_index("run_id").value
+    last = rows[rows.layer == rows.depth].set_index("run_id").value
+    ratio = np.log2(last / first if last_over_first else first / last)
+    return analysis.with_runs(ratio.rename(column).reset_index(), frames.usable)
+
+
 def _std_ratio(frames: Frames) -> pd.DataFrame:
-    """log2 of the last hidden layer's a_std over the first's, at step 0, per run."""
-    a = _hidden(frames, "a_std")
-    a = a[a.step == a.groupby("run_id").step.transform("min")]
-    first = a[a.layer == 1].set_index("run_id").value
-    last = a[a.layer == a.depth].set_index("run_id").value
-    return analysis.with_runs(np.log2(last / first).rename("log2_ratio").reset_index(), frames.usable)
+    """log2 of the last hidden layer's a_std over the first's (forward signal)."""
+    return _hidden_span(frames, "a_std", "log2_ratio", last_over_first=True)
 
 
 def _grad_ratio(frames: Frames) -> pd.DataFrame:
-    """log2 of the first hidden layer's grad_z_norm over the last hidden layer's, at step 0."""
-    g = _hidden(frames, "grad_z_norm")
-    g = g[g.step == g.groupby("run_id").step.transform("min")]
-    first = g[g.layer == 1].set_index("run_id").value
-    last = g[g.layer == g.depth].set_index("run_id").value
-    return analysis.with_runs(np.log2(first / last).rename("log2_grad").reset_index(), frames.usable)
+    """log2 of the first hidden layer's grad_z_norm over the last's (backward signal)."""
+    return _hidden_span(frames, "grad_z_norm", "log2_grad", last_over_first=False)
 
 
 def check_init_matching(frames: Frames, uri: str) -> Verdict:

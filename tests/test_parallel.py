@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from conftest import run_cli
@@ -49,12 +50,11 @@ def test_joblib_sweep_equals_the_sequential_one(tmp_path: Path) -> None:
         assert [v for *_, v in a[name]] == [v for *_, v in b[name]], name  # same numbers, bit for bit
 
 
-def test_slurm_launcher_config_composes() -> None:
-    from conftest import CONF
-    from hydra import compose, initialize_config_dir
+def test_slurm_launcher_config_composes(composed: Callable[..., dict]) -> None:
+    from hydra import compose
 
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    # `composed` holds Hydra initialised on conf/ for the session; compose the hydra node too.
+    cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.cpus_per_task, launcher.tasks_per_node, launcher.array_parallelism) == (1, 1, 64)
