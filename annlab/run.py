@@ -92,7 +92,7 @@ class SweepCallback(Callback):
                 _fail(str(err))
         os.environ[TOTAL_ENV] = str(len(jobs))
         os.environ[SWEEP_ENV] = str(config.hydra.sweep.dir)
-        print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(u for u, _ in sorted(stores))}", flush=True)
+        print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(sorted({u for u, _ in stores}))}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         path = Path(str(config.hydra.sweep.dir)) / RESULTS_FILE
@@ -163,7 +163,7 @@ def main(cfg: DictConfig) -> float | None:
         _fail(str(err))
     except Exception as err:  # run_job has ended the run FAILED, with its traceback as an artifact
         error = f"{type(err).__name__}: {err}"
-        print(f"annlab: {meta.label} {name}: FAILED ({error}; traceback.txt in the run's artifacts)", flush=True)
+        print(f"annlab: {meta.label} {name}: FAILED ({error}); the run is recorded FAILED", flush=True)
         _record({"name": name, "status": "FAILED", "error": error})
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             raise SystemExit(1) from None

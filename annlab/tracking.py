@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -214,7 +215,8 @@ class RunLogger:
             if error is not None:
                 reason = f"{type(error).__name__}: {error}"
                 self.set_tags({"annlab.error": reason[:5000]})
-                self.log_artifacts({"traceback.txt": "".join(traceback.format_exception(error))})
+                with contextlib.suppress(Exception):  # the artifact store may be what failed
+                    self.log_artifacts({"traceback.txt": "".join(traceback.format_exception(error))})
         finally:
             self._writer.shutdown(wait=True, cancel_futures=True)
             tic = time.perf_counter()

@@ -92,3 +92,18 @@ def test_sigterm_ends_the_run_killed_and_resume_reruns_it(tmp_path: Path) -> Non
     assert first.returncode == 0 and "1 finished, 0 diverged, 0 failed, 0 skipped" in first.stdout
     again = run_cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
     assert "skipped, already FINISHED" in again.stdout and "0 finished, 0 diverged, 0 failed, 1 skipped" in again.stdout
+
+
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    """A real fault: one experiment's artifact store cannot be written, so its job fails after
+    training; the other job finishes, and the sweep reports both and exits 1."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("broken", artifact_location="/proc/annlab-artifacts")
+    proc = run_cli(["-m", "tracking.experiment=fine,broken", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
+    assert proc.returncode == 1
+    assert "2 jobs: 1 finished, 0 diverged, 1 failed, 0 skipped" in proc.stdout
+    assert "FAILED: relu-kaiming-d3-moons-s0" in proc.stdout
+    assert statuses(uri, "fine") == [("relu-kaiming-d3-moons-s0", "FINISHED")]
+    client = MlflowClient(uri)
+    (failed,) = client.search_runs([client.get_experiment_by_name("broken").experiment_id])
+    assert failed.info.status == "FAILED" and failed.data.tags["annlab.error"]
