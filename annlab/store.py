@@ -102,17 +102,18 @@ def load_runs(client: MlflowClient, experiments: list[str] | None = None) -> pd.
     return pd.DataFrame(rows)
 
 
-def _read_table(artifact_uri: str, run_id: str, name: str, tracking_uri: str) -> pd.DataFrame:
+def _artifact(artifact_uri: str, run_id: str, name: str, tracking_uri: str) -> Path:
+    """A local path to a run's artifact: in place for a local artifact store, else downloaded."""
     parsed = urlparse(artifact_uri)
     if parsed.scheme in ("", "file"):
-        return pd.read_parquet(Path(unquote(parsed.path)) / name)  # a local store: read in place
-    return pd.read_parquet(download_artifacts(run_id=run_id, artifact_path=name, tracking_uri=tracking_uri))
+        return Path(unquote(parsed.path)) / name
+    return Path(download_artifacts(run_id=run_id, artifact_path=name, tracking_uri=tracking_uri))
 
 
 def _tables(runs: pd.DataFrame, name: str, tracking_uri: str) -> pd.DataFrame:
     def read(row: tuple[str, str]) -> pd.DataFrame:
         run_id, artifact_uri = row
-        frame = _read_table(artifact_uri, run_id, name, tracking_uri)
+        frame = pd.read_parquet(_artifact(artifact_uri, run_id, name, tracking_uri))
         frame.insert(0, "run_id", run_id)
         return frame
 
@@ -128,12 +129,7 @@ def load_configs(runs: pd.DataFrame, tracking_uri: str) -> dict[str, dict]:
 
     def read(row: tuple[str, str]) -> tuple[str, dict]:
         run_id, artifact_uri = row
-        parsed = urlparse(artifact_uri)
-        if parsed.scheme in ("", "file"):
-            path = Path(unquote(parsed.path)) / "config.yaml"
-        else:
-            path = Path(download_artifacts(run_id=run_id, artifact_path="config.yaml", tracking_uri=tracking_uri))
-        return run_id, yaml.safe_load(path.read_text())
+        return run_id, yaml.safe_load(_artifact(artifact_uri, run_id, "config.yaml", tracking_uri).read_text())
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(pool.map(read, zip(runs.run_id, runs.artifact_uri, strict=True)))

@@ -12,6 +12,8 @@ from conftest import run_cli
 from mlflow.tracking import MlflowClient
 from servers import free_port, mlflow_server, postgres
 
+from annlab.store import load
+
 SWEEP = ["-m", "activation=relu,tanh", "trainer.epochs=2", "dataset.n_samples=200", "tracking=server"]
 
 
@@ -45,6 +47,9 @@ def test_sweep_against_a_server_on_postgresql(swept: tuple[str, str]) -> None:
     history = client.get_metric_history(run.info.run_id, "grad_z_norm/layer_01")
     assert history[0].step == 0 and len(history) >= 2
     assert "layer_stats.parquet" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    # Reports read the per-run tables through the server's artifact proxy.
+    frames = load(uri, ["annlab"])
+    assert len(frames.runs) == 2 and set(frames.layers.layer) == {1, 2, 3, 4} and not frames.epochs.empty
     with psycopg2.connect(db) as con, con.cursor() as cur:  # the rows are in PostgreSQL itself
         cur.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid = %s AND key LIKE %s", (run.info.run_id, "%/layer_%"))
         assert cur.fetchone()[0] == len(history) * 4 * 12
