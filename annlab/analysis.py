@@ -123,10 +123,15 @@ def over_training(layers: pd.DataFrame, runs: pd.DataFrame, stat: str, by: list[
     return mean_ci(with_runs(layers[layers.stat == stat], runs), [*by, "layer", "step"])
 
 
+def hidden_only(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of hidden layers (1..depth of their run): the output layer's activation is the task's."""
+    return layers[layers.layer <= layers.run_id.map(runs.set_index("run_id").depth).astype(int)]
+
+
 def activation_health(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """saturated_frac of bounded activations and dead_frac of the ReLU family, per layer over
     training; hidden layers only (the output layer's activation is the task's)."""
-    hidden = layers[layers.layer <= layers.run_id.map(runs.set_index("run_id").depth).astype(int)]
+    hidden = hidden_only(layers, runs)
     parts = []
     for stat, family in (("saturated_frac", BOUNDED), ("dead_frac", RELU_FAMILY)):
         subset = runs[runs.activation.isin(family)]
@@ -139,7 +144,7 @@ def activation_health(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 def symmetry(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """unit_cosine of hidden layers over training, per init."""
-    hidden = layers[layers.layer <= layers.run_id.map(runs.set_index("run_id").depth).astype(int)]
+    hidden = hidden_only(layers, runs)
     return over_training(hidden, runs, "unit_cosine", ["init"])
 
 

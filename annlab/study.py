@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,9 +22,6 @@ from annlab.store import Frames, StoreError, load, load_configs
 from annlab.summary import param_summary
 from annlab.theory import prediction_for
 from annlab.tracking import resolve_uri
-
-ROOT = Path(__file__).resolve().parent.parent
-EXPERIMENTS = ROOT / "experiments"
 
 
 @dataclass
