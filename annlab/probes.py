@@ -1,8 +1,9 @@
-"""Per-layer signals of an MLP on a fixed probe batch, computed in a few batched tensor ops."""
+"""Per-layer signals of an MLP on a fixed probe batch, computed in a few packed tensor ops."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,23 +27,7 @@ STATS: tuple[str, ...] = (
     "dead_frac",
     "unit_cosine",
 )
-_ROW = {name: i for i, name in enumerate(STATS)}
-# The rows `Probe.measure` computes per group of same-shape layers, in this order.
-_GROUP_ROWS = torch.tensor(
-    [
-        _ROW[k]
-        for k in (
-            "z_mean",
-            "z_std",
-            "a_mean",
-            "a_std",
-            "w_norm",
-            "saturated_frac",
-            "dead_frac",
-            "unit_cosine",
-        )
-    ]
-)
+_UPDATE_RATIO = STATS.index("update_ratio")
 
 # What the output layer's a is called for the saturation rules: the task's output activation.
 OUTPUT_ACTIVATION_NAMES = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
@@ -53,69 +38,121 @@ def layer_key(layer: int, stat: str) -> str:
     return f"{stat}/layer_{layer:02d}"
 
 
+def _lengths(values: Sequence[int]) -> Tensor:
+    return torch.tensor(values, dtype=torch.long)
+
+
+def _offsets(lengths: Tensor) -> Tensor:
+    """Segment boundaries for torch.segment_reduce (a little faster than its lengths=)."""
+    return torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
+
+
+def _segment_sum(values: Tensor, offsets: Tensor) -> Tensor:
+    return torch.segment_reduce(values, "sum", offsets=offsets)
+
+
+class WeightLayout:
+    """Per-layer reductions of a list of weight matrices [n_l, m_l] kept flattened and
+    concatenated in one vector: a few ops for the whole network, however deep.
+
+    Consecutive layers of one fan-in (all but the first, in a plain MLP) are one contiguous
+    [rows, fan-in] block of that vector, so their rows are reduced together without a copy.
+    """
+
+    def __init__(self, shapes: Sequence[tuple[int, int]]):
+        self.sizes = [n * m for n, m in shapes]
+        self.rows = _lengths([n for n, _ in shapes])
+        # (fan-in, element slice, row offsets of the block's layers) per block of one fan-in.
+        self.blocks: list[tuple[int, slice, Tensor]] = []
+        start = 0
+        for fan_in, run in itertools.groupby(shapes, key=lambda shape: shape[1]):
+            rows = [n for n, _ in run]
+            stop = start + sum(rows) * fan_in
+            self.blocks.append((fan_in, slice(start, stop), _offsets(_lengths(rows))))
+            start = stop
+
+    def norms(self, flat: Tensor) -> Tensor:
+        """The Frobenius norm of each layer's part of `flat`, in one fused call."""
+        return torch.stack(torch._foreach_norm(torch.split(flat, self.sizes)))
+
+    def unit_cosine(self, flat: Tensor) -> Tensor:
+        """Mean pairwise cosine similarity of each layer's rows, from the flat weights.
+
+        The off-diagonal sum of the rows' cosine matrix is ||sum_i u_i||^2 - sum_i ||u_i||^2
+        for unit rows u_i, so no n x n matrix is formed. Identical rows give 1.0 (symmetry never
+        broken); two all-zero rows count as identical, so an all-zero layer reads 1.0 too; a
+        layer with one unit has no pair and reads 1.0.
+        """
+        summed_sq, nonzero = [], []
+        for fan_in, elements, offsets in self.blocks:
+            # float64: rows that shrink towards zero (sigmoid nets from a zero init do) have
+            # float32 squares that underflow, which made a non-zero row look like a zero one.
+            rows = flat[elements].view(-1, fan_in).double()
+            norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+            unit = rows / norms.clamp_min(torch.finfo(rows.dtype).tiny)
+            unit_sums = torch.segment_reduce(unit, "sum", offsets=offsets)
+            summed_sq.append(torch.linalg.vector_norm(unit_sums, dim=1).square())
+            nonzero.append(_segment_sum((norms.squeeze(1) > 0).double(), offsets))
+        # The difference below cancels when rows are nearly orthogonal: float64 keeps it exact.
+        s, k, n = torch.cat(summed_sq), torch.cat(nonzero), self.rows.double()
+        zero, pairs = n - k, n * (n - 1)
+        cosine = (s - k + zero * (zero - 1)) / pairs.clamp_min(1)
+        return torch.where(pairs > 0, cosine, torch.ones_like(cosine)).to(flat.dtype)
+
+
+def unit_cosine(matrices: Sequence[Tensor]) -> Tensor:
+    """Mean pairwise cosine similarity of the rows of each matrix (see WeightLayout.unit_cosine)."""
+    layout = WeightLayout([tuple(w.shape) for w in matrices])
+    return layout.unit_cosine(torch.cat([w.reshape(-1) for w in matrices]))
+
+
 @dataclass
 class PendingStats:
     """Stats of one probe, waiting for the update the optimiser makes next."""
 
     values: Tensor  # [len(STATS), n_layers]; the update_ratio row is filled by `finish`
-    weights_before: list[Tensor]  # stacked weights of each group, before the update
-
-
-def _mean_std(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and sample std over all but the first dim of `x` [G, ...].
-
-    Two plain passes (sum, then the norm of the centred values): torch.std_mean's Welford
-    reduction is some 15x slower on CPU for these shapes.
-    """
-    flat = x.reshape(x.shape[0], -1)
-    n = flat.shape[1]
-    mean = flat.sum(1) / n
-    std = torch.linalg.vector_norm(flat - mean.unsqueeze(1), dim=1) / max(n - 1, 1) ** 0.5
-    return mean, std
-
-
-def unit_cosine(w: Tensor) -> Tensor:
-    """Mean pairwise cosine similarity of the rows of each matrix in `w` [G, n, m].
-
-    Identical rows give 1.0 (symmetry never broken); two all-zero rows count as identical,
-    so an all-zero layer reads 1.0 too. A layer with one unit has no pair and reads 1.0.
-    """
-    g, n, _ = w.shape
-    if n < 2:
-        return torch.ones(g, dtype=w.dtype)
-    out_dtype = w.dtype
-    # float64: rows that shrink towards zero (sigmoid nets from a zero init do) have float32
-    # squares that underflow, which made a non-zero row look like a zero one.
-    w = w.double()
-    norms = torch.linalg.vector_norm(w, dim=2)
-    unit = w / norms.clamp_min(torch.finfo(w.dtype).tiny).unsqueeze(2)
-    sim = torch.bmm(unit, unit.transpose(1, 2))
-    zero_rows = (norms == 0).sum(1).to(w.dtype)
-    off_diagonal = sim.sum((1, 2)) - torch.diagonal(sim, dim1=1, dim2=2).sum(1)
-    return ((off_diagonal + zero_rows * (zero_rows - 1)) / (n * (n - 1))).to(out_dtype)
+    weights_before: Tensor  # every layer's weight, flattened and concatenated, before the update
 
 
 class Probe:
     """Measures every stat of STATS for every layer of `model` on the batch (x, y).
 
     Gradients come from one `torch.autograd.grad` call over the kept z and a tensors, not
-    from retain_grad hooks; layers of one shape and activation are stacked so that each stat
-    costs one tensor op per group of layers rather than one per layer.
+    from retain_grad hooks. Every layer's z and a are packed side by side into one
+    [batch, units] matrix and every weight into one vector, so that each stat costs a few
+    tensor ops for the whole network rather than a few per layer: the model's size, not its
+    depth, sets the cost.
     """
 
     def __init__(self, model: MLP, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]):
         self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
         layers = model.layers()
-        names = [*model.activation_names, OUTPUT_ACTIVATION_NAMES[model.task]]
-        groups: dict[tuple[object, ...], list[int]] = {}
-        for i, (layer, name) in enumerate(zip(layers, names, strict=True)):
-            groups.setdefault((tuple(layer.weight.shape), name), []).append(i)
-        self.groups = [(key[1], idx) for key, idx in groups.items()]
         self.n_layers = len(layers)
+        # The optimisers update these in place, so the list stays valid for the whole run.
+        self.layer_weights = [layer.weight for layer in layers]
+        widths = [layer.out_features for layer in layers]
+        self.weights = WeightLayout([tuple(layer.weight.shape) for layer in layers])
+        # The packed [batch, units of every z, then units of every a] matrix, per layer.
+        columns = _lengths(widths + widths)
+        self.by_layer = _offsets(columns)
+        self.layer_of = torch.repeat_interleave(torch.arange(len(columns)), columns)
+        self.n_units = sum(widths)
+        self._buffer = torch.empty(len(x), 2 * self.n_units, device=x.device)
+        self.widths = torch.tensor(widths, dtype=torch.float32)
+        self.count = (columns * len(x)).float()
+        # Runs of consecutive layers whose activation has the same saturation rule: one op each.
+        names = [*model.activation_names, OUTPUT_ACTIVATION_NAMES[model.task]]
+        self.saturation: list[tuple[Callable[[Tensor], Tensor], slice, slice, Tensor]] = []
+        for name, run in itertools.groupby(range(self.n_layers), key=names.__getitem__):
+            first, last = (idx := list(run))[0], idx[-1] + 1
+            if name in SATURATED:
+                start, stop = int(self.by_layer[first]), int(self.by_layer[last])
+                offsets = self.by_layer[first : last + 1] - start
+                self.saturation.append((SATURATED[name], slice(first, last), slice(start, stop), offsets))
 
-    def _weights(self) -> list[Tensor]:
-        layers = self.model.layers()
-        return [torch.stack([layers[i].weight.detach() for i in idx]) for _, idx in self.groups]
+    def _flat_weights(self) -> Tensor:
+        with torch.no_grad():
+            return torch.cat([w.view(-1) for w in self.layer_weights])
 
     def measure(self) -> PendingStats:
         """All stats of the current state except update_ratio (see `finish`)."""
@@ -123,50 +160,63 @@ class Probe:
         loss = self.loss_fn(self.model(self.x, keep=keep), self.y)
         zs = [z for _, z, _ in keep]
         hidden_as = [a for _, _, a in keep[:-1]]
-        layers = self.model.layers()
-        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *(layer.weight for layer in layers)])
-        n, h = len(zs), len(hidden_as)
-        # The loss takes the logits, so the output layer's dL/da is taken there: = dL/dz.
-        grad_z, grad_a, grad_w = grads[:n], [*grads[n : n + h], grads[n - 1]], grads[n + h :]
-        # One fused call per gradient kind (torch._foreach_norm, as clip_grad_norm_ uses) instead
-        # of stacking copies of every layer's gradient.
-        norms = {
-            "grad_z_norm": torch.stack(torch._foreach_norm(grad_z)),
-            "grad_a_norm": torch.stack(torch._foreach_norm(grad_a)),
-            "grad_w_norm": torch.stack(torch._foreach_norm(grad_w)),
-        }
-        values = torch.zeros(len(STATS), self.n_layers)
-        for name, row in norms.items():
-            values[_ROW[name]] = row
-        weights = self._weights()
-        for (name, idx), w in zip(self.groups, weights, strict=True):
-            z = torch.stack([keep[i][1].detach() for i in idx])
-            a = torch.stack([keep[i][2].detach() for i in idx])
-            z_mean, z_std = _mean_std(z)
-            a_mean, a_std = _mean_std(a)
-            w_norm = torch.linalg.vector_norm(w, dim=(1, 2))
-            rule = SATURATED.get(name)
-            saturated = rule(a).mean((1, 2), dtype=a.dtype) if rule else torch.zeros_like(w_norm)
-            rows = [
-                z_mean,
-                z_std,
-                a_mean,
-                a_std,
+        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *self.layer_weights])
+        with torch.no_grad():
+            return self._stats(keep, grads)
+
+    def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
+        n = self.n_layers
+        # Every layer's z and a side by side, one column per unit: [batch, 2 * units]; their
+        # gradients likewise, where the output layer's dL/da is dL/dz (the loss takes the logits).
+        # Both go through one buffer kept between probes: a fresh one of this size costs more
+        # in page faults than all the arithmetic on it.
+        packed_grads = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=self._buffer)
+        grad_norms = _segment_sum(packed_grads.square_().sum(0), self.by_layer).sqrt()
+        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=self._buffer)
+
+        a = packed[:, self.n_units :]
+        saturated = torch.zeros(n)
+        for rule, layers, units, offsets in self.saturation:
+            saturated[layers] = _segment_sum(rule(a[:, units]).sum(0, dtype=a.dtype), offsets) / self.count[layers]
+        # Two passes (sums, then squares centred on each unit's mean, in place): Welford's
+        # torch.var_mean is several times slower on CPU for these shapes, and one pass of raw
+        # squares cancels badly for units far from zero with a small spread (sigmoid's a).
+        batch = packed.shape[0]
+        unit_sum = packed.sum(0)
+        unit_mean = unit_sum / batch
+        unit_sq = packed.sub_(unit_mean).square_().sum(0)
+        means = _segment_sum(unit_sum, self.by_layer) / self.count
+        spread = unit_mean - means.index_select(0, self.layer_of)
+        stds = (_segment_sum(unit_sq + batch * spread * spread, self.by_layer) / (self.count - 1).clamp_min(1)).sqrt()
+        # A dead unit's a is 0 on every example: its sum and its centred squares are both 0.
+        is_dead = (unit_sum[self.n_units :] == 0) & (unit_sq[self.n_units :] == 0)
+        dead = _segment_sum(is_dead.float(), self.by_layer[: n + 1]) / self.widths
+
+        flat = self._flat_weights()
+        w_norm = self.weights.norms(flat)
+        values = torch.stack(
+            [
+                means[:n],
+                stds[:n],
+                means[n:],
+                stds[n:],
+                grad_norms[:n],
+                grad_norms[n:],
+                self.weights.norms(torch.cat([g.view(-1) for g in grads[2 * n - 1 :]])),
                 w_norm,
+                torch.zeros(n),  # update_ratio: see finish
                 saturated,
-                (a.abs().amax(dim=1) == 0).mean(1, dtype=a.dtype),
-                unit_cosine(w),
+                dead,
+                self.weights.unit_cosine(flat),
             ]
-            values[_GROUP_ROWS.unsqueeze(1), torch.tensor(idx).unsqueeze(0)] = torch.stack(rows)
-        return PendingStats(values, weights)
+        )
+        return PendingStats(values, flat)
 
     def finish(self, pending: PendingStats) -> Tensor:
         """Fill in update_ratio = ||W_after - W_before|| / ||W_before|| and return the stats."""
         values = pending.values
-        for (_, idx), before, after in zip(self.groups, pending.weights_before, self._weights(), strict=True):
-            step = torch.linalg.vector_norm(after - before, dim=(1, 2))
-            # An all-zero W has no relative scale: a zero step reads 0, any other step inf.
-            values[_ROW["update_ratio"], idx] = torch.where(
-                step == 0, torch.zeros_like(step), step / values[_ROW["w_norm"], idx]
-            )
+        step = self.weights.norms(self._flat_weights() - pending.weights_before)
+        # An all-zero W has no relative scale: a zero step reads 0, any other step inf.
+        w_norm = values[STATS.index("w_norm")]
+        values[_UPDATE_RATIO] = torch.where(step == 0, torch.zeros_like(step), step / w_norm)
         return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import time
 import traceback
@@ -65,6 +66,20 @@ def check_server(uri: str) -> None:
         ) from None
 
 
+def artifact_location(uri: str, name: str) -> str | None:
+    """Where a new experiment keeps its artifacts: for a SQLite store, `mlruns/<name>` beside the
+    database file, so that a store and its artifacts stay together (MLflow's default is
+    ./mlruns of whatever folder the experiment was created from, which scattered them and
+    filled the working folder with the artifacts of temporary stores). None for other stores:
+    the server decides."""
+    prefix = "sqlite:///"
+    database = uri[len(prefix) :].split("?")[0]
+    if not uri.startswith(prefix) or database in ("", ":memory:"):
+        return None
+    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "experiment"
+    return str(Path(database).parent / "mlruns" / folder)
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store (schema) and the experiment if missing; return the experiment id.
 
@@ -76,8 +91,10 @@ def ensure_experiment(uri: str, name: str) -> str:
     try:
         client = MlflowClient(uri)
         exp = client.get_experiment_by_name(name)
+        if exp:
+            return exp.experiment_id
         # MLflow 3's UI opens an experiment as GenAI traces unless told it holds training runs.
-        return exp.experiment_id if exp else client.create_experiment(name, tags=EXPERIMENT_TAGS)
+        return client.create_experiment(name, artifact_location(uri, name), tags=EXPERIMENT_TAGS)
     except Exception as err:  # MLflow and SQLAlchemy raise many kinds; all mean "no usable store"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"tracking.uri={uri}: cannot use this tracking store: {first}") from None

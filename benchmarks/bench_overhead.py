@@ -4,8 +4,10 @@
 
 Prints ratios measured in this one run (never absolute targets): an instrumented training step
 (all per-layer stats every step, on the fixed probe batch) over a bare PyTorch step, for a
-depth-10, width-64 MLP at batch 128 on one thread; the same at the default probe cadence; and
-the share of real jobs' wall time spent in MLflow calls on a fresh SQLite store.
+depth-10, width-64 MLP at batch 128 on one thread, at the default probe batch size and a small
+one, and at the default probe cadence; what one probe costs (its forward+backward pass, its
+stats); the floor the pass alone sets (a bare step on batch + probe-batch rows over one on batch
+rows); and the share of real jobs' wall time spent in MLflow calls on a fresh SQLite store.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,39 +35,70 @@ DEPTH, WIDTH, BATCH, FEATURES, CLASSES = 10, 64, 128, 32, 10
 STEPS, ROUNDS = 400, 5
 
 
-def step_ratio(every: int, probe_batch: int) -> tuple[float, float, float]:
-    """(bare us/step, instrumented us/step, ratio) as medians over interleaved rounds."""
+def _net() -> tuple[MLP, torch.optim.Optimizer]:
     torch.manual_seed(0)
     hidden = [LayerSpec(WIDTH, "relu", InitSpec("kaiming_normal", {"nonlinearity": "relu"}))] * DEPTH
     model = MLP(FEATURES, hidden, CLASSES, "multiclass", InitSpec("kaiming_normal"))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    x, y = torch.randn(BATCH * 32, FEATURES), torch.randint(0, CLASSES, (BATCH * 32,))
-    probe = Probe(model, x[:probe_batch], y[:probe_batch], F.cross_entropy)
-    kept: list[torch.Tensor] = []
+    return model, torch.optim.SGD(model.parameters(), lr=0.01)
 
-    def bare(i: int) -> None:
-        j = (i % 32) * BATCH
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x[j : j + BATCH]), y[j : j + BATCH]).backward()
-        opt.step()
 
-    def instrumented(i: int) -> None:
-        pending = probe.measure() if i % every == 0 else None
-        bare(i)
-        if pending is not None:
-            kept.append(probe.finish(pending))  # what the RunLogger keeps until it flushes
-
-    times: dict[str, list[float]] = {"bare": [], "instrumented": []}
+def _timed(fns: dict[str, Callable[[int], object]]) -> dict[str, float]:
+    """Median us per call of each fn, over ROUNDS rounds interleaved so that drift hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(ROUNDS):
-        for name, fn in (("bare", bare), ("instrumented", instrumented)):
+        for name, fn in fns.items():
             for i in range(20):
                 fn(i)
             tic = time.perf_counter()
             for i in range(STEPS):
                 fn(i)
             times[name].append((time.perf_counter() - tic) / STEPS * 1e6)
-    b, s = statistics.median(times["bare"]), statistics.median(times["instrumented"])
-    return b, s, s / b
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def step_costs(probe_batch: int, cadences: tuple[int, ...]) -> None:
+    """Print the instrumented/bare step ratio at each cadence, with what one probe costs split
+    into its forward+backward pass and its stats, and the floor that the pass sets: a bare step
+    on batch + probe-batch rows over a bare step on batch rows."""
+    model, opt = _net()
+    x, y = torch.randn(BATCH * 32, FEATURES), torch.randint(0, CLASSES, (BATCH * 32,))
+    probe = Probe(model, x[-probe_batch:], y[-probe_batch:], F.cross_entropy)
+    kept: list[torch.Tensor] = []
+
+    def bare(i: int, rows: int = BATCH) -> None:
+        j = (i % 16) * BATCH
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x[j : j + rows]), y[j : j + rows]).backward()
+        opt.step()
+
+    def probe_pass(i: int) -> None:  # what Probe.measure does before its stats
+        keep: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        loss = F.cross_entropy(model(probe.x, keep=keep), probe.y)
+        torch.autograd.grad(loss, [z for _, z, _ in keep] + [a for _, _, a in keep[:-1]] + probe.layer_weights)
+
+    def instrumented(i: int, every: int) -> None:
+        pending = probe.measure() if i % every == 0 else None
+        bare(i)
+        if pending is not None:
+            kept.append(probe.finish(pending))  # what the RunLogger keeps until it flushes
+
+    fns: dict[str, Callable[[int], object]] = {
+        "bare": bare,
+        "floor": lambda i: bare(i, BATCH + probe_batch),
+        "pass": probe_pass,
+        "probe": lambda i: probe.finish(probe.measure()),
+    }
+    for every in cadences:
+        fns[f"every={every}"] = lambda i, every=every: instrumented(i, every)
+    t = _timed(fns)
+    b, stats = t["bare"], t["probe"] - t["pass"]
+    print(
+        f"  probe.batch_size={probe_batch}: bare step {b:.0f} us; one probe {t['probe']:.0f} us ="
+        f" pass {t['pass']:.0f} + stats {stats:.0f} ({stats / b:.2f}x a bare step);"
+        f" floor at every step {t['floor'] / b:.2f}x"
+    )
+    for every in cadences:
+        print(f"    probe.every={every:<3} instrumented/bare {t[f'every={every}'] / b:.2f}x")
 
 
 class NullSink:
@@ -114,12 +148,8 @@ def main() -> None:
     torch.set_num_threads(1)
     default = ProbeConfig()
     print(f"Probe overhead, depth {DEPTH}, width {WIDTH}, batch {BATCH}, 1 thread (median of {ROUNDS} rounds):")
-    for every, pb in ((1, default.batch_size), (default.every, default.batch_size), (1, BATCH)):
-        b, s, r = step_ratio(every, pb)
-        print(
-            f"  probe.every={every:<3} probe.batch_size={pb:<4} bare {b:7.0f} us  instrumented {s:7.0f} us"
-            f"  ratio {r:.2f}x"
-        )
+    for probe_batch in (default.batch_size, 32):
+        step_costs(probe_batch, (1, default.every))
     print("MLflow logging share of a job's wall time (SQLite store, default probe settings):")
     logging_share({}, "default job (relu d3 w32, moons 1000, 20 epochs)")
     logging_share(

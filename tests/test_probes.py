@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -23,64 +24,74 @@ def two_layer_net(activation: str, width: int = 5, n_in: int = 3, n_out: int = 3
     )
 
 
-def reference_stats(model: MLP, x: torch.Tensor, y: torch.Tensor, lr: float) -> dict[str, list[float]]:
+def reference_stats(
+    model: MLP, x: torch.Tensor, y: torch.Tensor, lr: float, loss_fn=F.cross_entropy
+) -> dict[str, list[float]]:
     """The stats by their definitions, with retain_grad and plain loops: no code shared with Probe."""
-    w1, b1 = model.linears[0].weight.detach().clone(), model.linears[0].bias.detach().clone()
-    w2, b2 = model.out.weight.detach().clone(), model.out.bias.detach().clone()
-    for t in (w1, b1, w2, b2):
-        t.requires_grad_(True)
-    z1 = x @ w1.T + b1
-    a1 = model.acts[0](z1)
-    z2 = a1 @ w2.T + b2
-    for t in (z1, a1, z2):
-        t.retain_grad()
-    F.cross_entropy(z2, y).backward()
-    a2 = torch.softmax(z2, dim=-1)
+    params = [
+        (layer.weight.detach().clone().requires_grad_(), layer.bias.detach().clone().requires_grad_())
+        for layer in model.layers()
+    ]
+    zs, acts, h = [], [], x
+    for i, (w, b) in enumerate(params):
+        z = h @ w.T + b
+        z.retain_grad()
+        zs.append(z)
+        if i < model.depth:
+            h = model.acts[i](z)
+            h.retain_grad()
+            acts.append(h)
+    loss_fn(zs[-1], y).backward()
+    out = {"binary": torch.sigmoid, "multiclass": lambda z: torch.softmax(z, dim=-1), "regression": lambda z: z}
+    acts.append(out[model.task](zs[-1]))
+    names = [*model.activation_names, {"binary": "sigmoid"}.get(model.task, "none")]
 
     def cosine(w: torch.Tensor) -> float:
         pairs = list(itertools.combinations(range(w.shape[0]), 2))
-        return sum(F.cosine_similarity(w[i], w[j], dim=0).item() for i, j in pairs) / len(pairs)
+        if not pairs:
+            return 1.0
+        zero = [not bool(row.any()) for row in w]  # two all-zero rows count as identical
+        return sum(
+            1.0 if zero[i] and zero[j] else F.cosine_similarity(w[i], w[j], dim=0).item() for i, j in pairs
+        ) / len(pairs)
 
     def dead(a: torch.Tensor) -> float:
         return sum(bool((a[:, u] == 0).all()) for u in range(a.shape[1])) / a.shape[1]
 
-    def sat(a: torch.Tensor) -> float:
+    def sat(a: torch.Tensor, name: str) -> float:
         # derivative below 5% of its peak: tanh' = 1 - a^2 (peak 1), sigmoid' = a(1 - a) (peak 1/4)
         derivative = {"tanh": lambda: 1 - a * a, "sigmoid": lambda: a * (1 - a) * 4}
-        name = model.activation_names[0]
         return (derivative[name]() < 0.05).double().mean().item() if name in derivative else 0.0
 
-    out: dict[str, list[float]] = {s: [] for s in STATS}
-    for z, a, ga, w, sat_value in ((z1, a1, a1.grad, w1, sat(a1.detach())), (z2, a2, z2.grad, w2, 0.0)):
-        out["z_mean"].append(z.mean().item())
-        out["z_std"].append(z.std().item())
-        out["a_mean"].append(a.mean().item())
-        out["a_std"].append(a.std().item())
-        out["grad_z_norm"].append(z.grad.norm().item())
-        out["grad_a_norm"].append(ga.norm().item())
-        out["grad_w_norm"].append(w.grad.norm().item())
-        out["w_norm"].append(w.norm().item())
-        out["update_ratio"].append(lr * w.grad.norm().item() / w.norm().item())  # SGD on this batch
-        out["saturated_frac"].append(sat_value)
-        out["dead_frac"].append(dead(a.detach()))
-        out["unit_cosine"].append(cosine(w.detach()))
-    return out
+    stats: dict[str, list[float]] = {s: [] for s in STATS}
+    for i, ((w, _), z, a, name) in enumerate(zip(params, zs, acts, names, strict=True)):
+        a = a.detach()
+        grad_a = acts[i].grad if i < model.depth else z.grad  # the loss takes the logits
+        stats["z_mean"].append(z.mean().item())
+        stats["z_std"].append(z.std().item())
+        stats["a_mean"].append(a.mean().item())
+        stats["a_std"].append(a.std().item())
+        stats["grad_z_norm"].append(z.grad.norm().item())
+        stats["grad_a_norm"].append(grad_a.norm().item())
+        stats["grad_w_norm"].append(w.grad.norm().item())
+        stats["w_norm"].append(w.norm().item())
+        step = lr * w.grad.norm().item()  # SGD on this batch; an all-zero W: 0 if it stays, else inf
+        stats["update_ratio"].append(step / w.norm().item() if w.norm() > 0 else (0.0 if step == 0 else math.inf))
+        stats["saturated_frac"].append(sat(a, name))
+        stats["dead_frac"].append(dead(a))
+        stats["unit_cosine"].append(cosine(w.detach()))
+    return stats
 
 
-@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
-def test_probe_matches_the_definitions(activation: str) -> None:
-    model = two_layer_net(activation)
-    with torch.no_grad():  # some dead units and some saturated ones, so those stats are not all 0
-        model.linears[0].bias[:2] = -50.0 if activation == "relu" else 8.0
-    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(2)), torch.arange(64) % 3
+def assert_probe_matches(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cross_entropy) -> torch.Tensor:
     lr = 0.1
-    expected = reference_stats(model, x, y, lr)
-    probe = Probe(model, x, y, F.cross_entropy)
+    expected = reference_stats(model, x, y, lr, loss_fn)
+    probe = Probe(model, x, y, loss_fn)
     pending = probe.measure()
     # One SGD step on the probe batch itself, so that update_ratio has a closed form.
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     opt.zero_grad()
-    F.cross_entropy(model(x), y).backward()
+    loss_fn(model(x), y).backward()
     opt.step()
     values = probe.finish(pending)
     for i, stat in enumerate(STATS):
@@ -91,10 +102,44 @@ def test_probe_matches_the_definitions(activation: str) -> None:
             atol=1e-6,
             msg=lambda m, s=stat: f"{s}: {m}",
         )
+    return values
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_probe_matches_the_definitions(activation: str) -> None:
+    model = two_layer_net(activation)
+    with torch.no_grad():  # some dead units and some saturated ones, so those stats are not all 0
+        model.linears[0].bias[:2] = -50.0 if activation == "relu" else 8.0
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(2)), torch.arange(64) % 3
+    values = assert_probe_matches(model, x, y)
     if activation == "relu":
         assert values[STATS.index("dead_frac"), 0] == pytest.approx(0.4)
     if activation != "relu":
         assert values[STATS.index("saturated_frac"), 0] > 0.1
+
+
+def test_layers_of_any_width_activation_and_fan_in_are_measured_apart() -> None:
+    """The packed layout: widths, fan-ins and saturation rules change from layer to layer."""
+    torch.manual_seed(0)
+    hidden = [
+        LayerSpec(8, "relu", InitSpec("kaiming_normal")),
+        LayerSpec(8, "sigmoid", InitSpec("normal", {"std": 3.0})),
+        LayerSpec(8, "sigmoid", InitSpec("xavier_normal")),
+        LayerSpec(5, "tanh", InitSpec("normal", {"std": 2.0})),
+        LayerSpec(1, "tanh", InitSpec("xavier_normal")),
+        LayerSpec(6, "relu", InitSpec("zeros")),
+    ]
+    model = MLP(3, hidden, 1, "binary", InitSpec("default"))
+    with torch.no_grad():
+        model.linears[0].bias[:3] = -50.0  # three dead units of eight
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(3))
+    y = (x[:, :1] > 0).float()
+    values = assert_probe_matches(model, x, y, F.binary_cross_entropy_with_logits)
+    assert values.shape == (len(STATS), 7)
+    row = {name: values[STATS.index(name)].tolist() for name in ("dead_frac", "saturated_frac", "unit_cosine")}
+    assert row["dead_frac"][0] == pytest.approx(3 / 8) and row["dead_frac"][-2] == 1.0  # zero init: all dead
+    assert row["saturated_frac"][0] == 0 and min(row["saturated_frac"][1], row["saturated_frac"][3]) > 0.1
+    assert row["unit_cosine"][4] == 1.0 and row["unit_cosine"][5] == pytest.approx(1.0)  # one unit; all-zero
 
 
 def test_output_layer_grad_a_is_taken_at_the_logits() -> None:
@@ -105,27 +150,10 @@ def test_output_layer_grad_a_is_taken_at_the_logits() -> None:
 
 
 def test_unit_cosine_reads_one_for_identical_and_zero_rows() -> None:
-    same = torch.ones(1, 4, 3)
-    zero = torch.zeros(1, 4, 3)
-    orth = torch.eye(3).unsqueeze(0)
-    assert unit_cosine(same).item() == pytest.approx(1.0)
-    assert unit_cosine(zero).item() == pytest.approx(1.0)
-    assert unit_cosine(orth).item() == pytest.approx(0.0)
-    assert unit_cosine(torch.randn(1, 1, 5)).item() == 1.0  # one unit: nothing to break
-
-
-def test_layers_of_different_shapes_and_activations_are_grouped_apart() -> None:
-    torch.manual_seed(0)
-    hidden = [
-        LayerSpec(8, "relu", InitSpec("kaiming_normal")),
-        LayerSpec(8, "relu", InitSpec("kaiming_normal")),
-        LayerSpec(8, "tanh", InitSpec("xavier_normal")),
-        LayerSpec(4, "tanh", InitSpec("xavier_normal")),
-    ]
-    model = MLP(3, hidden, 1, "binary", InitSpec("default"))
-    probe = Probe(model, torch.randn(16, 3), torch.ones(16, 1), F.binary_cross_entropy_with_logits)
-    assert sorted(idx for _, idx in probe.groups) == [[0], [1], [2], [3], [4]]
-    assert probe.measure().values.shape == (len(STATS), 5)
+    same, zero, orth, one = torch.ones(4, 3), torch.zeros(4, 3), torch.eye(3), torch.randn(1, 5)
+    opposite = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
+    values = unit_cosine([same, zero, orth, one, opposite]).tolist()
+    assert values == pytest.approx([1.0, 1.0, 0.0, 1.0, -1.0])  # one unit: nothing to break
 
 
 def test_metric_keys_follow_the_contract() -> None:
@@ -134,7 +162,7 @@ def test_metric_keys_follow_the_contract() -> None:
 
 
 def test_unit_cosine_of_tiny_rows_does_not_underflow() -> None:
-    w = torch.full((1, 3, 4), 1e-22)  # float32 squares underflow to 0 at this size
-    w[0, 2] = -1e-22
+    w = torch.full((3, 4), 1e-22)  # float32 squares underflow to 0 at this size
+    w[2] = -1e-22
     # pairs: (0,1) = 1, (0,2) = -1, (1,2) = -1 -> mean -1/3
-    assert unit_cosine(w).item() == pytest.approx(-1 / 3, abs=1e-6)
+    assert unit_cosine([w]).item() == pytest.approx(-1 / 3, abs=1e-6)

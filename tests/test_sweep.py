@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import FAST, run_cli
 from mlflow.tracking import MlflowClient
 
 from annlab.probes import STATS, layer_key
-from annlab.tracking import resolve_uri
+from annlab.tracking import ensure_experiment, resolve_uri
 
 NAMES = {f"{a}-{i}-d3-moons-s0" for a in ("relu", "tanh") for i in ("kaiming", "xavier")}
 
@@ -137,3 +137,20 @@ def test_tracking_uri_from_config_env_or_default(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert resolve_uri(None, tmp_path) == "http://127.0.0.1:5999"
     assert resolve_uri("sqlite:////abs/s.db", tmp_path) == "sqlite:////abs/s.db"
+
+
+def test_artifacts_live_beside_the_sqlite_store(sweep: tuple[Path, str], tmp_path: Path) -> None:
+    """Not in ./mlruns of whatever folder the job ran from (MLflow's default)."""
+    cwd, _ = sweep
+    folders = {Path(run.info.artifact_uri).parent.parent for run in runs(cwd)}
+    assert folders == {cwd / "mlruns" / "annlab"}
+    store = tmp_path / "elsewhere" / "store.db"
+    store.parent.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_cli([*FAST, f"tracking.uri=sqlite:///{store}", "tracking.experiment=my study/1"], work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = MlflowClient(f"sqlite:///{store}").search_runs([ensure_experiment(f"sqlite:///{store}", "my study/1")])[0]
+    assert Path(run.info.artifact_uri).parent.parent == store.parent / "mlruns" / "my_study_1"
+    assert (Path(run.info.artifact_uri) / "layer_stats.parquet").is_file()
+    assert not (work / "mlruns").exists()
