@@ -61,6 +61,8 @@ class JobResult:
 def code_version() -> str:
     """The git commit of the code (with -dirty for local changes), else the package version."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():  # installed from a wheel: root is site-packages, maybe in some other repo
+        return __version__
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--abbrev=12"],

@@ -22,9 +22,13 @@ from annlab.config import ConfigError, RunConfig, parse_config
 from annlab.job import JobMeta, check, run_job, run_name
 from annlab.tracking import ensure_experiment, resolve_uri
 
-# conf/config.yaml puts the repository root on Hydra's search path, so that the studies in
-# experiments/ compose as the config group `experiments` from any working directory.
-os.environ.setdefault("ANNLAB_ROOT", str(Path(__file__).resolve().parent.parent))
+# Where conf/ and experiments/ are: inside the package when it was installed from a wheel,
+# else at the top of the source checkout (an editable install).
+_PACKAGE = Path(__file__).resolve().parent
+ROOT = _PACKAGE if (_PACKAGE / "conf" / "config.yaml").is_file() else _PACKAGE.parent
+# conf/config.yaml puts ROOT on Hydra's search path, so that the studies in experiments/
+# compose as the config group `experiments` from any working directory.
+os.environ.setdefault("ANNLAB_ROOT", str(ROOT))
 
 TOTAL_ENV = "ANNLAB_SWEEP_TOTAL"
 SWEEP_ENV = "ANNLAB_SWEEP"
@@ -147,7 +151,7 @@ def sweep_summary(outcomes: list[dict[str, str]], total: int) -> tuple[str, bool
     return "\n".join(lines), bool(counts.get("FAILED")) or missing > 0
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(ROOT / "conf"), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     data = _plain(cfg)
     try:
