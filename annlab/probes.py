@@ -72,8 +72,9 @@ class WeightLayout:
             start = stop
 
     def norms(self, flat: Tensor) -> Tensor:
-        """The Frobenius norm of each layer's part of `flat`, in one fused call."""
-        return torch.stack(torch._foreach_norm(torch.split(flat, self.sizes)))
+        """The Frobenius norm of each layer's part of `flat`, in one fused call (float64: the
+        weight gradients of a deep sigmoid net have float32 squares that underflow to 0)."""
+        return torch.stack(torch._foreach_norm(torch.split(flat.double(), self.sizes))).to(flat.dtype)
 
     def unit_cosine(self, flat: Tensor) -> Tensor:
         """Mean pairwise cosine similarity of each layer's rows, from the flat weights.
@@ -137,7 +138,8 @@ class Probe:
         self.by_layer = _offsets(columns)
         self.layer_of = torch.repeat_interleave(torch.arange(len(columns)), columns)
         self.n_units = sum(widths)
-        self._buffer = torch.empty(len(x), 2 * self.n_units, device=x.device)
+        self._values = torch.empty(len(x), 2 * self.n_units, device=x.device)
+        self._grads = torch.empty(len(x), 2 * self.n_units, dtype=torch.float64, device=x.device)
         self.widths = torch.tensor(widths, dtype=torch.float32)
         self.count = (columns * len(x)).float()
         # Runs of consecutive layers whose activation has the same saturation rule: one op each.
@@ -168,11 +170,12 @@ class Probe:
         n = self.n_layers
         # Every layer's z and a side by side, one column per unit: [batch, 2 * units]; their
         # gradients likewise, where the output layer's dL/da is dL/dz (the loss takes the logits).
-        # Both go through one buffer kept between probes: a fresh one of this size costs more
-        # in page faults than all the arithmetic on it.
-        packed_grads = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=self._buffer)
-        grad_norms = _segment_sum(packed_grads.square_().sum(0), self.by_layer).sqrt()
-        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=self._buffer)
+        # Buffers kept between probes: fresh ones of this size cost more in page faults than all
+        # the arithmetic on them. Gradients are squared in float64: a deep sigmoid net's are
+        # ~1e-25 at layer 1, whose float32 squares are 0.
+        packed_grads = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=self._grads)
+        grad_norms = _segment_sum(packed_grads.square_().sum(0), self.by_layer).sqrt().float()
+        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=self._values)
 
         a = packed[:, self.n_units :]
         saturated = torch.zeros(n)

@@ -166,3 +166,19 @@ def test_unit_cosine_of_tiny_rows_does_not_underflow() -> None:
     w[2] = -1e-22
     # pairs: (0,1) = 1, (0,2) = -1, (1,2) = -1 -> mean -1/3
     assert unit_cosine([w]).item() == pytest.approx(-1 / 3, abs=1e-6)
+
+
+def test_gradient_norms_of_a_deep_sigmoid_net_do_not_underflow() -> None:
+    """At depth 40 layer 1's dL/dz is ~1e-28 in norm: float32 squares of its entries are 0."""
+    torch.manual_seed(0)
+    model = MLP(2, [LayerSpec(32, "sigmoid", InitSpec("xavier_normal"))] * 40, 1, "binary", InitSpec("default"))
+    x = torch.randn(256, 2, generator=torch.Generator().manual_seed(4))
+    y = (x[:, :1] > 0).float()
+    values = Probe(model, x, y, F.binary_cross_entropy_with_logits).measure().values
+    keep: list = []
+    loss = F.binary_cross_entropy_with_logits(model(x, keep=keep), y)
+    grads = torch.autograd.grad(loss, [keep[0][1], model.linears[0].weight])
+    expected = [g.double().norm().item() for g in grads]  # float64 squares of the same float32 gradients
+    assert 0 < expected[0] < 1e-24
+    assert values[STATS.index("grad_z_norm"), 0].item() == pytest.approx(expected[0], rel=1e-5, abs=0)
+    assert values[STATS.index("grad_w_norm"), 0].item() == pytest.approx(expected[1], rel=1e-5, abs=0)
