@@ -156,13 +156,18 @@ class Probe:
         with torch.no_grad():
             return torch.cat([w.view(-1) for w in self.layer_weights])
 
-    def measure(self) -> PendingStats:
-        """All stats of the current state except update_ratio (see `finish`)."""
+    def forward_backward(self) -> tuple[list[tuple[Tensor, Tensor, Tensor]], tuple[Tensor, ...]]:
+        """The probe batch's (input, z, a) per layer and the loss's gradients with respect to
+        every z, every hidden a and every weight, in that order."""
         keep: list[tuple[Tensor, Tensor, Tensor]] = []
         loss = self.loss_fn(self.model(self.x, keep=keep), self.y)
         zs = [z for _, z, _ in keep]
         hidden_as = [a for _, _, a in keep[:-1]]
-        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *self.layer_weights])
+        return keep, torch.autograd.grad(loss, [*zs, *hidden_as, *self.layer_weights])
+
+    def measure(self) -> PendingStats:
+        """All stats of the current state except update_ratio (see `finish`)."""
+        keep, grads = self.forward_backward()
         with torch.no_grad():
             return self._stats(keep, grads)
 

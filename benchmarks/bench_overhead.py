@@ -71,11 +71,6 @@ def step_costs(probe_batch: int, cadences: tuple[int, ...]) -> None:
         F.cross_entropy(model(x[j : j + rows]), y[j : j + rows]).backward()
         opt.step()
 
-    def probe_pass(i: int) -> None:  # what Probe.measure does before its stats
-        keep: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        loss = F.cross_entropy(model(probe.x, keep=keep), probe.y)
-        torch.autograd.grad(loss, [z for _, z, _ in keep] + [a for _, _, a in keep[:-1]] + probe.layer_weights)
-
     def instrumented(i: int, every: int) -> None:
         pending = probe.measure() if i % every == 0 else None
         bare(i)
@@ -85,7 +80,7 @@ def step_costs(probe_batch: int, cadences: tuple[int, ...]) -> None:
     fns: dict[str, Callable[[int], object]] = {
         "bare": bare,
         "floor": lambda i: bare(i, BATCH + probe_batch),
-        "pass": probe_pass,
+        "pass": lambda i: probe.forward_backward(),  # what Probe.measure does before its stats
         "probe": lambda i: probe.finish(probe.measure()),
     }
     for every in cadences:
