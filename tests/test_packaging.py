@@ -13,6 +13,8 @@ import pytest
 from conftest import FAST, ROOT
 from mlflow.tracking import MlflowClient
 
+import annlab
+
 
 def test_every_config_folder_is_a_listed_package() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -51,6 +53,10 @@ def test_the_wheel_holds_every_config_and_study(wheel: Path) -> None:
 def test_the_cli_runs_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     site, work = tmp_path / "site", tmp_path / "work"
     zipfile.ZipFile(wheel).extractall(site)  # what pip install puts in site-packages
+    # A venv often sits inside the user's own git repository: its commit is not annlab's version.
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=u", "-c", "user.email=u@example.org"]
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "the user's project"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("ANNLAB_ROOT", "MLFLOW_TRACKING_URI")}
     env["PYTHONPATH"] = str(site)  # ahead of the editable install of this checkout
@@ -66,4 +72,4 @@ def test_the_cli_runs_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     assert job.returncode == 0, job.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("annlab").experiment_id])
-    assert run.info.status == "FINISHED" and run.data.tags["annlab.code_version"] != ""
+    assert run.info.status == "FINISHED" and run.data.tags["annlab.code_version"] == annlab.__version__
