@@ -1,14 +1,13 @@
-"""Typed, validated configuration of one job; built once from a plain dict at the entry point."""
+"""The job's config schema: types, ranges and cross-checks; every default lives once, in conf/'s YAML."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from annlab.activations import ACTIVATIONS
-from annlab.data import DATASETS
-from annlab.inits import INIT_NAMES
+Task = Literal["binary", "multiclass", "regression"]
 
 
 class ConfigError(ValueError):
@@ -20,6 +19,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Names are checked against the registries lazily: the schema itself imports no torch or sklearn.
 class ActivationConfig(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -27,6 +27,8 @@ class ActivationConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
+        from annlab.net.activations import ACTIVATIONS
+
         if v not in ACTIVATIONS:
             raise ValueError(f"unknown activation {v!r}; allowed: {', '.join(ACTIVATIONS)}")
         return v
@@ -35,11 +37,14 @@ class ActivationConfig(_Strict):
 class InitConfig(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    # A constant, or "default": PyTorch's own bias init U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     bias: float | Literal["default"] = 0.0
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
+        from annlab.net.inits import INIT_NAMES
+
         if v not in INIT_NAMES:
             raise ValueError(f"unknown init {v!r}; allowed: {', '.join(INIT_NAMES)}")
         return v
@@ -47,112 +52,180 @@ class InitConfig(_Strict):
 
 class DatasetConfig(_Strict):
     name: str
-    n_samples: int | None = Field(default=None, ge=2)
-    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    n_samples: int | None = Field(ge=2)
+    val_fraction: float = Field(gt=0.0, lt=1.0)
+    # Standardise features on the training split (regression targets always are); false keeps
+    # the raw feature scale, which some init experiments depend on.
+    standardize: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v not in DATASETS:
-            raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(DATASETS)}")
-        return v
+        from annlab.train.data import DATASETS, resolve_dataset
+
+        try:
+            return resolve_dataset(v)
+        except KeyError:
+            raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(DATASETS)}") from None
 
     @model_validator(mode="after")
     def _sized(self) -> DatasetConfig:
+        from annlab.train.data import DATASETS
+
         if self.n_samples is None and not DATASETS[self.name].bundled:
             raise ValueError(f"n_samples is required for the synthetic dataset {self.name!r}")
         return self
 
-    @property
-    def task(self) -> str:
-        return DATASETS[self.name].task
-
 
 class LayerConfig(_Strict):
-    """One hidden layer of a non-uniform model (`model.layers`)."""
+    """One hidden layer: its width, activation and init."""
 
     width: int = Field(ge=1)
     activation: ActivationConfig
     init: InitConfig
 
 
-class ModelConfig(_Strict):
-    name: str = "mlp"
-    depth: int = Field(default=3, ge=0)
-    width: int = Field(default=32, ge=1)
-    # Per-layer activation/init; when given, depth and width come from it.
-    layers: tuple[LayerConfig, ...] | None = None
-    # The output layer's init; None: the same init as the hidden layers.
-    output_init: InitConfig | None = None
-    # The number of input features the model is built for; None: whatever the dataset has.
+class UniformModel(_Strict):
+    """`model=mlp`: `depth` hidden layers of one `width`, with the activation and init groups'
+    choices; the output layer uses the same init."""
+
+    name: str
+    depth: int = Field(ge=0)
+    width: int = Field(ge=1)
+
+
+def _ignored(value: object, key: str, why: str) -> None:
+    if value is not None:
+        raise ValueError(f"model.{key}={value!r}: {why}; this value would be ignored, so it is refused")
+
+
+class PerLayerModel(_Strict):
+    """`model=per_layer` (and the tutorial's network): every hidden layer says its own width,
+    activation and init; depth and width follow from the list."""
+
+    name: str
+    layers: tuple[LayerConfig, ...]
+    output_init: InitConfig
+    # The number of input features and the task the model is built for; None: the dataset's.
     in_features: int | None = Field(default=None, ge=1)
-    # The task the model is built for; None: whatever the dataset poses.
-    task: Literal["binary", "multiclass", "regression"] | None = None
+    task: Task | None = None
+    # Present in the YAML only to refuse them with a reason (a per-layer model has no use for them).
+    depth: None = None
+    width: None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_uniform_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            n = len(data.get("layers") or ())
+            for key in ("depth", "width"):
+                _ignored(data.get(key), key, f"model={data.get('name')} takes its {key} from model.layers ({n} layers)")
+        return data
+
+
+def _model_shape(value: Any) -> str:
+    layers = value.get("layers") if isinstance(value, dict) else getattr(value, "layers", None)
+    return "per_layer" if layers is not None else "uniform"
+
+
+ModelConfig = Annotated[
+    Annotated[UniformModel, Tag("uniform")] | Annotated[PerLayerModel, Tag("per_layer")],
+    Discriminator(_model_shape),
+]
 
 
 class OptimizerConfig(_Strict):
-    name: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(default=0.05, gt=0.0)
-    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
+    name: Literal["sgd", "adam"]
+    lr: float = Field(gt=0.0)
+    momentum: float = Field(ge=0.0, lt=1.0)
+    weight_decay: float = Field(ge=0.0)
 
 
 class TrainerConfig(_Strict):
-    epochs: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
 
 
 class ProbeConfig(_Strict):
-    every: int = Field(default=50, ge=1)
-    batch_size: int = Field(default=256, ge=2)
+    every: int = Field(ge=1)
+    batch_size: int = Field(ge=2)
 
 
 class TrackingConfig(_Strict):
     # None: MLFLOW_TRACKING_URI if set, else sqlite:///mlflow.db in the working directory.
-    uri: str | None = None
-    experiment: str = Field(default="annlab", min_length=1)
+    uri: str | None
+    experiment: str = Field(min_length=1)
+    # Seconds without a heartbeat after which a RUNNING run on another host counts as gone.
+    stale_after: float = Field(gt=0)
 
 
 class RunConfig(_Strict):
     """Everything one job needs: the resolved config, typed and checked."""
 
-    activation: ActivationConfig
-    init: InitConfig
+    # None for a per-layer model, whose layers carry their own.
+    activation: ActivationConfig | None = None
+    init: InitConfig | None = None
     dataset: DatasetConfig
     model: ModelConfig
-    optimizer: OptimizerConfig = OptimizerConfig()
-    trainer: TrainerConfig = TrainerConfig()
-    probe: ProbeConfig = ProbeConfig()
-    tracking: TrackingConfig = TrackingConfig()
-    seed: int = Field(default=0, ge=0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = Field(default=1, ge=1)
+    optimizer: OptimizerConfig
+    trainer: TrainerConfig
+    probe: ProbeConfig
+    tracking: TrackingConfig
+    seed: int = Field(ge=0)
+    device: Literal["auto", "cpu", "cuda"]
+    threads: int = Field(ge=1)
     # Skip a job whose identical config already has a FINISHED run in the experiment.
-    resume: bool = True
+    resume: bool
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        task = self.dataset.task
-        if self.model.task is not None and self.model.task != task:
+        from annlab.train.data import DATASETS
+
+        model = self.model
+        if isinstance(model, UniformModel):
+            missing = [k for k in ("activation", "init") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"model={model.name} needs {' and '.join(missing)} (a config group choice)")
+            return self
+        for key in ("activation", "init"):
+            if getattr(self, key) is not None:
+                raise ValueError(
+                    f"{key}={getattr(self, key).name}: model={model.name} sets every layer's {key} in model.layers; "
+                    "this value would be ignored, so it is refused"
+                )
+        task = DATASETS[self.dataset.name].task
+        if model.task is not None and model.task != task:
             raise ValueError(
-                f"model={self.model.name} is built for a {self.model.task} task but "
-                f"dataset={self.dataset.name} is {task}"
+                f"model={model.name} is built for a {model.task} task but dataset={self.dataset.name} is {task}"
             )
         return self
 
     @property
     def hidden_layers(self) -> tuple[LayerConfig, ...]:
-        if self.model.layers is not None:
+        if isinstance(self.model, PerLayerModel):
             return self.model.layers
-        return tuple(
-            LayerConfig(width=self.model.width, activation=self.activation, init=self.init)
-            for _ in range(self.model.depth)
-        )
+        assert self.activation is not None and self.init is not None
+        layer = LayerConfig(width=self.model.width, activation=self.activation, init=self.init)
+        return (layer,) * self.model.depth
+
+    @property
+    def output_init(self) -> InitConfig:
+        if isinstance(self.model, PerLayerModel):
+            return self.model.output_init
+        assert self.init is not None
+        return self.init
 
     @property
     def depth(self) -> int:
         return len(self.hidden_layers)
+
+    @property
+    def per_layer(self) -> bool:
+        return isinstance(self.model, PerLayerModel)
+
+
+_SHAPE_TAGS = {"uniform", "per_layer"}
 
 
 def parse_config(data: dict[str, Any]) -> RunConfig:
@@ -162,9 +235,25 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     except ValidationError as err:
         lines = []
         for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"])
+            loc = [str(p) for i, p in enumerate(e["loc"]) if not (i == 1 and p in _SHAPE_TAGS)]
+            key = ".".join(loc)
             msg = e["msg"].removeprefix("Value error, ")
             value = e.get("input")
+            if not key or re.match(r"[\w.]+=", msg):  # our own messages name key and value already
+                lines.append(f"  {msg}")
+                continue
             shown = "" if isinstance(value, dict) else f"={value!r}"
-            lines.append(f"  {key}{shown}: {msg}" if key else f"  {msg}")
+            lines.append(f"  {key}{shown}: {msg}")
         raise ConfigError("invalid config:\n" + "\n".join(lines)) from None
+
+
+def layer(width: int, activation: str, init: str, init_params: dict[str, Any] | None = None) -> LayerConfig:
+    """A hidden layer from names, for code that builds an MLP by hand (tests, benchmarks, notebooks)."""
+    return LayerConfig(
+        width=width, activation=ActivationConfig(name=activation), init=InitConfig(name=init, params=init_params or {})
+    )
+
+
+def init(name: str, params: dict[str, Any] | None = None, bias: float | str = 0.0) -> InitConfig:
+    """An init from its name, for code that builds an MLP by hand."""
+    return InitConfig(name=name, params=params or {}, bias=bias)  # type: ignore[arg-type]

@@ -24,12 +24,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annlab.config import ProbeConfig, parse_config
-from annlab.job import prepare, run_job, settings
-from annlab.model import MLP, InitSpec, LayerSpec
-from annlab.probes import Probe
-from annlab.summary import param_summary
-from annlab.train import train
+from annlab.config import init, layer
+from annlab.net.model import MLP
+from annlab.run import compose_config
+from annlab.train.job import prepare, run_job
+from annlab.train.loop import train
+from annlab.train.probes import Probe
+from annlab.train.summary import param_summary
 
 DEPTH, WIDTH, BATCH, FEATURES, CLASSES = 10, 64, 128, 32, 10
 STEPS, ROUNDS = 400, 5
@@ -37,8 +38,8 @@ STEPS, ROUNDS = 400, 5
 
 def _net() -> tuple[MLP, torch.optim.Optimizer]:
     torch.manual_seed(0)
-    hidden = [LayerSpec(WIDTH, "relu", InitSpec("kaiming_normal", {"nonlinearity": "relu"}))] * DEPTH
-    model = MLP(FEATURES, hidden, CLASSES, "multiclass", InitSpec("kaiming_normal"))
+    hidden = [layer(WIDTH, "relu", "kaiming_normal", {"nonlinearity": "relu"})] * DEPTH
+    model = MLP(FEATURES, hidden, CLASSES, "multiclass", init("kaiming_normal"))
     return model, torch.optim.SGD(model.parameters(), lr=0.01)
 
 
@@ -106,28 +107,21 @@ class NullSink:
         pass
 
 
-def logging_share(overrides: dict, label: str) -> None:
+def logging_share(overrides: list[str], label: str) -> None:
     """Wall time of a real job (run_job into a fresh SQLite store) against the same job with
     tracking dropped; the difference is what MLflow logging costs the job, background thread
     included. Medians of interleaved repeats."""
-    base: dict = {
-        "activation": {"name": "relu"},
-        "init": {"name": "kaiming", "params": {"nonlinearity": "relu"}},
-        "dataset": {"name": "moons", "n_samples": 1000, "params": {"noise": 0.2}},
-        "model": {"depth": 3, "width": 32},
-    }
-    for key, value in overrides.items():
-        base[key] = {**base.get(key, {}), **value}
-    cfg = parse_config({**base, "resume": False})  # the same job three times, not skipped
+    base = ["activation=relu", "init=kaiming", "dataset=moons", "dataset.n_samples=1000", "model.depth=3"]
+    cfg = compose_config([*base, *overrides, "resume=false"])  # the same job three times, not skipped
     tracked, untracked, blocked = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
-        run_job(parse_config({**base, "trainer": {"epochs": 1}, "resume": False}), uri=uri)  # store made, imports warm
+        run_job(compose_config([*base, "trainer.epochs=1", "resume=false"]), uri=uri)  # store made, imports warm
         for _ in range(3):
             tic = time.perf_counter()
             data, model, device = prepare(cfg)
             param_summary(model, (5, data.n_features))  # run_job makes it too, for its artifact
-            train(model, data, settings(cfg), NullSink(), device)
+            train(model, data, cfg, NullSink(), device)
             untracked.append(time.perf_counter() - tic)
             result = run_job(cfg, uri=uri)
             tracked.append(result.seconds)
@@ -141,22 +135,24 @@ def logging_share(overrides: dict, label: str) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
-    default = ProbeConfig()
+    default = compose_config().probe
     print(f"Probe overhead, depth {DEPTH}, width {WIDTH}, batch {BATCH}, 1 thread (median of {ROUNDS} rounds):")
     for probe_batch in (default.batch_size, 32):
         step_costs(probe_batch, (1, default.every))
     print("MLflow logging share of a job's wall time (SQLite store, default probe settings):")
-    logging_share({}, "default job (relu d3 w32, moons 1000, 20 epochs)")
+    logging_share([], "default job (relu d3 w32, moons 1000, 20 epochs)")
     logging_share(
-        {
-            "model": {"depth": DEPTH, "width": WIDTH},
-            "trainer": {"batch_size": BATCH, "epochs": 20},
-            "dataset": {
-                "name": "classification",
-                "n_samples": 5000,
-                "params": {"n_features": FEATURES, "n_informative": 16, "n_classes": CLASSES},
-            },
-        },
+        [
+            f"model.depth={DEPTH}",
+            f"model.width={WIDTH}",
+            f"trainer.batch_size={BATCH}",
+            "trainer.epochs=20",
+            "dataset=make_classification",
+            "dataset.n_samples=5000",
+            f"dataset.params.n_features={FEATURES}",
+            "+dataset.params.n_informative=16",
+            f"+dataset.params.n_classes={CLASSES}",
+        ],
         f"benchmark job (relu d{DEPTH} w{WIDTH} batch {BATCH}, 5000 examples, 20 epochs)",
     )
 

@@ -24,10 +24,10 @@ from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annlab.probes import STATS, layer_key
-from annlab.report import main as build_reports
-from annlab.store import client_for, load_runs
-from annlab.tracking import RunLogger, ensure_experiment, flatten
+from annlab.read.report import main as build_reports
+from annlab.read.store import client_for, load_runs
+from annlab.record import STATS, layer_key
+from annlab.train.tracking import RunLogger, ensure_experiment, flatten
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
 INITS = ("xavier", "kaiming", "default", "normal", "orthogonal")

@@ -2,7 +2,7 @@
 
 import sys
 
-from annlab.report import main
+from annlab.read.report import main
 
 if __name__ == "__main__":
-    sys.exit(main(figures=["outcomes"]))
+    sys.exit(main(only=["outcomes"]))

@@ -2,7 +2,7 @@
 
 import sys
 
-from annlab.report import main
+from annlab.read.report import main
 
 if __name__ == "__main__":
-    sys.exit(main(figures=["symmetry"]))
+    sys.exit(main(only=["symmetry"]))

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from annlab.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, SATURATED, build_activation
+from annlab.net.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, SATURATED, build_activation
+from annlab.record import TASKS
 
 Z = torch.linspace(-6.0, 6.0, 241, dtype=torch.float64)
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
@@ -82,11 +83,12 @@ def test_prelu_slope_is_learnable() -> None:
 
 def test_output_activations_follow_the_task() -> None:
     z = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
-    soft = OUTPUT_ACTIVATIONS["multiclass"](z)
+    out = {task: OUTPUT_ACTIVATIONS[t.output_activation] for task, t in TASKS.items()}
+    soft = out["multiclass"](z)
     torch.testing.assert_close(soft, torch.exp(z) / torch.exp(z).sum(-1, keepdim=True))
     torch.testing.assert_close(soft.sum(-1), torch.ones(2))
-    torch.testing.assert_close(OUTPUT_ACTIVATIONS["binary"](z), 1 / (1 + torch.exp(-z)))
-    assert OUTPUT_ACTIVATIONS["regression"](z) is z
+    torch.testing.assert_close(out["binary"](z), 1 / (1 + torch.exp(-z)))
+    assert out["regression"](z) is z
 
 
 def test_saturation_rules_mark_the_flat_tails() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annlab import analysis
+from annlab.read import analysis
 
 T_975_2DF = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
 

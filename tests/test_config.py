@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from annlab.config import ConfigError, RunConfig, parse_config
-from annlab.data import DATASETS
-from annlab.job import check, prepare
+from annlab.train.data import ALIASES as DATASET_ALIASES
+from annlab.train.data import DATASETS
+from annlab.train.job import check, prepare
 
+ONE_LAYER = "model.layers=[{width:4,activation:{name:tanh},init:{name:xavier}}]"
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
@@ -60,14 +62,15 @@ def test_groups_hold_the_contracted_options() -> None:
         "digits",
         "diabetes",
     } <= set(options("dataset"))
-    assert set(options("dataset")) == set(DATASETS)
-    assert {"mlp", "seed_example"} <= set(options("model"))
+    assert set(options("dataset")) == set(DATASETS) | set(DATASET_ALIASES)
+    assert {"mlp", "per_layer", "tutorial_example", "seed_example"} <= set(options("model"))
 
 
 @pytest.mark.parametrize("group", ["activation", "init", "dataset", "model", "optimizer"])
 def test_every_option_composes_and_builds(group: str, config: Callable[..., RunConfig]) -> None:
     for option in options(group):
-        cfg = config(f"{group}={option}", "dataset.n_samples=200" if group != "dataset" else "trainer.epochs=1")
+        extra = [ONE_LAYER] if option == "per_layer" else []
+        cfg = config(f"{group}={option}", "dataset.n_samples=200" if group != "dataset" else "trainer.epochs=1", *extra)
         check(cfg)  # data made, model built: nothing left to fail at training time
 
 
@@ -118,11 +121,46 @@ def test_invalid_combinations_are_rejected_with_the_reason(config: Callable[...,
 
 def test_seed_example_is_the_seeds_network(config: Callable[..., RunConfig]) -> None:
     cfg = config("model=seed_example")
-    assert cfg.dataset.name == "seed_random" and cfg.model.task == "multiclass"
+    assert cfg.model.name == "tutorial_example" and cfg == config("model=tutorial_example")
+    assert cfg.dataset.name == "tutorial_randn" and cfg.model.task == "multiclass"
     layers = cfg.hidden_layers
     assert [(layer.width, layer.activation.name, layer.init.name) for layer in layers] == [
         (3, "sigmoid", "xavier_normal"),
         (2, "relu", "kaiming_normal"),
     ]
     assert layers[1].init.params == {"nonlinearity": "relu"}
-    assert cfg.model.output_init is not None and cfg.model.output_init.name == "default"
+    assert cfg.output_init.name == "pytorch" and cfg.output_init.bias == "default"
+    assert cfg.activation is None and cfg.init is None  # the groups it does not use are not in its record
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["activation=tanh"], "activation=tanh: model=tutorial_example sets every layer's activation in model.layers"),
+        (["init=xavier"], "init=xavier: model=tutorial_example sets every layer's init in model.layers"),
+        (["model.depth=7"], "model.depth=7: model=tutorial_example takes its depth from model.layers (2 layers)"),
+        (["model.width=99"], "model.width=99: model=tutorial_example takes its width from model.layers"),
+    ],
+)
+def test_a_value_the_per_layer_model_would_ignore_is_refused(
+    overrides: list[str], message: str, config: Callable[..., RunConfig]
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        config("model=tutorial_example", *overrides)
+    assert message in str(err.value) and "would be ignored" in str(err.value)
+
+
+def test_a_per_layer_model_from_the_command_line(config: Callable[..., RunConfig]) -> None:
+    cfg = config(
+        "model=per_layer",
+        "model.layers=[{width:4,activation:{name:tanh},init:{name:xavier}},"
+        "{width:3,activation:{name:relu},init:{name:kaiming}}]",
+        "model.name=mine",
+    )
+    assert [(la.width, la.activation.name, la.init.name) for la in cfg.hidden_layers] == [
+        (4, "tanh", "xavier"),
+        (3, "relu", "kaiming"),
+    ]
+    assert cfg.depth == 2 and cfg.per_layer
+    with pytest.raises(ConfigError, match="model=mine sets every layer's activation"):
+        config("model=per_layer", ONE_LAYER, "model.name=mine", "activation=sigmoid")

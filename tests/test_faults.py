@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import FAST, run_cli
+from conftest import FAST, Result
 from mlflow.tracking import MlflowClient
 
-import annlab.job
+import annlab.train.job
 from annlab.config import RunConfig
-from annlab.job import config_hash, finished_run, run_job
 from annlab.run import sweep_summary
+from annlab.train.identity import config_hash
+from annlab.train.job import finished_run, run_job
 
 
 def statuses(uri: str, experiment: str = "annlab") -> list[tuple[str, str]]:
@@ -33,7 +35,7 @@ def test_a_job_that_raises_ends_failed_with_its_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("CUDA error: device-side assert")  # injected fault, mid-job
 
-    monkeypatch.setattr(annlab.job, "train", broken)
+    monkeypatch.setattr(annlab.train.job, "train", broken)
     with pytest.raises(RuntimeError):
         run_job(config(*FAST), uri=store)
     client = MlflowClient(store)
@@ -69,18 +71,40 @@ def test_resume_skips_finished_configs_and_reruns_on_request(config: Callable[..
     assert config_hash(config(*FAST)) != config_hash(config(*FAST, "optimizer.lr=0.1"))
 
 
-def test_sigterm_ends_the_run_killed_and_resume_reruns_it(tmp_path: Path) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    """Poll `condition` until it holds (no fixed sleeps: a slow machine only waits longer)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def runs_training(db: Path) -> int:
+    """How many runs have logged their params: their `train()` is running (or has run)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT COUNT(DISTINCT run_uuid) FROM params").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is still being created
+        return 0
+
+
+def training_started(db: Path) -> bool:
+    return runs_training(db) > 0
+
+
+def test_sigterm_ends_the_run_killed_and_stops_the_sweep(tmp_path: Path, cli: Callable[..., Result]) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    args = [sys.executable, "-m", "annlab.run", "-m", "trainer.epochs=100000", "dataset.n_samples=200"]
+    args = [sys.executable, "-m", "annlab.run", "-m", "seed=0,1", "trainer.epochs=100000", "dataset.n_samples=200"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    for line in proc.stdout:  # wait until training has started
-        if "running relu-kaiming-d3-moons-s0" in line or time.monotonic() > deadline:
-            break
-    time.sleep(2)
+    wait_for(lambda: training_started(tmp_path / "mlflow.db"), "training to start")
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out[-2000:]
+    assert "relu-kaiming-d3-moons-s0: KILLED by SIGTERM" in out and "the run is recorded KILLED" in out
+    assert "FAILED" not in out and "Traceback" not in out
+    assert "job 2/2 running" not in out  # the sweep stopped, as with Ctrl-C
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert statuses(uri) == [("relu-kaiming-d3-moons-s0", "KILLED")]
     # A killed run is not a result: resume finds nothing to skip for its config.
@@ -88,18 +112,18 @@ def test_sigterm_ends_the_run_killed_and_resume_reruns_it(tmp_path: Path) -> Non
     (killed,) = client.search_runs([client.get_experiment_by_name("annlab").experiment_id])
     assert finished_run(uri, killed.info.experiment_id, killed.data.tags["annlab.config_hash"]) is None
     # A finished one is: the same sweep twice runs it once.
-    first = run_cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
+    first = cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
     assert first.returncode == 0 and "1 finished, 0 diverged, 0 failed, 0 skipped" in first.stdout
-    again = run_cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
+    again = cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
     assert "skipped, already FINISHED" in again.stdout and "0 finished, 0 diverged, 0 failed, 1 skipped" in again.stdout
 
 
-def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path, cli: Callable[..., Result]) -> None:
     """A real fault: one experiment's artifact store cannot be written, so its job fails after
     training; the other job finishes, and the sweep reports both and exits 1."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     MlflowClient(uri).create_experiment("broken", artifact_location="/proc/annlab-artifacts")
-    proc = run_cli(["-m", "tracking.experiment=fine,broken", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
+    proc = cli(["-m", "tracking.experiment=fine,broken", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
     assert proc.returncode == 1
     assert "2 jobs: 1 finished, 0 diverged, 1 failed, 0 skipped" in proc.stdout
     assert "FAILED: relu-kaiming-d3-moons-s0" in proc.stdout
@@ -107,3 +131,64 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
     client = MlflowClient(uri)
     (failed,) = client.search_runs([client.get_experiment_by_name("broken").experiment_id])
     assert failed.info.status == "FAILED" and failed.data.tags["annlab.error"]
+
+
+def long_sweep(cwd: Path, *extra: str) -> subprocess.Popen:
+    """A real sweep process that trains for a long time, its output discarded."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    args = [sys.executable, "-m", "annlab.run", "-m", "trainer.epochs=100000", "dataset.n_samples=200", *extra]
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_a_run_left_running_by_kill_9_is_ended_by_the_next_sweep_and_a_live_one_is_not(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    uri, db = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlflow.db"
+    live = long_sweep(tmp_path, "seed=6")
+    try:
+        wait_for(lambda: runs_training(db) == 1, "the live sweep to train")
+        crashed = long_sweep(tmp_path, "seed=5")
+        wait_for(lambda: runs_training(db) == 2, "the second sweep to train")
+        crashed.send_signal(signal.SIGKILL)  # no handler runs: its run stays RUNNING
+        crashed.wait(timeout=30)
+        assert [s for _, s in statuses(uri)] == ["RUNNING", "RUNNING"]
+        proc = cli(["-m", "seed=0", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "ended run relu-kaiming-d3-moons-s5, left RUNNING by a process that is gone" in proc.stdout
+        assert statuses(uri) == [
+            ("relu-kaiming-d3-moons-s0", "FINISHED"),
+            ("relu-kaiming-d3-moons-s5", "KILLED"),
+            ("relu-kaiming-d3-moons-s6", "RUNNING"),  # a sweep alive at the same time is left alone
+        ]
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("annlab").experiment_id
+    (zombie,) = client.search_runs([exp], "attributes.run_name = 'relu-kaiming-d3-moons-s5'")
+    assert zombie.data.tags["annlab.error"].startswith(f"ended by a later sweep: its process {crashed.pid} on ")
+
+
+def test_a_run_on_another_host_is_ended_only_after_its_heartbeat_goes_stale(store: str) -> None:
+    from annlab.train.reaper import reap
+
+    client = MlflowClient(store)
+    exp = client.create_experiment("remote")
+    now = time.time()
+    old = client.create_run(
+        exp,
+        run_name="lost",
+        tags={"annlab.host": "node-17", "annlab.pid": "1", "annlab.heartbeat": str(int(now - 1000))},
+    )
+    fresh = client.create_run(
+        exp, run_name="busy", tags={"annlab.host": "node-18", "annlab.pid": "1", "annlab.heartbeat": str(int(now - 10))}
+    )
+    done = client.create_run(
+        exp, run_name="done", tags={"annlab.host": "node-17", "annlab.heartbeat": str(int(now - 1000))}
+    )
+    client.set_terminated(done.info.run_id, "FINISHED")
+    assert reap(store, exp, stale_after=900) == ["lost"]
+    assert client.get_run(old.info.run_id).info.status == "FAILED"
+    assert "no heartbeat from node-17 for" in client.get_run(old.info.run_id).data.tags["annlab.error"]
+    assert client.get_run(fresh.info.run_id).info.status == "RUNNING"
+    assert client.get_run(done.info.run_id).info.status == "FINISHED"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from annlab.inits import ALIASES, INITS, init_linear, resolve_init
+from annlab.net.inits import ALIASES, INIT_NAMES, INITS, init_linear, resolve_init
 
 FAN_IN, FAN_OUT = 400, 300
 
@@ -35,9 +35,12 @@ def test_registry_covers_the_contract() -> None:
         "lecun_normal",
         "default",
     }
-    assert contract <= set(INITS)
+    assert contract <= set(INIT_NAMES)
     assert resolve_init("xavier") == "xavier_normal" and resolve_init("kaiming") == "kaiming_normal"
-    assert set(ALIASES) == {"xavier", "kaiming"}
+    # "default" was the first release's name of PyTorch's own init; it stays an alias of "pytorch".
+    assert resolve_init("default") == "pytorch"
+    assert set(ALIASES) == {"xavier", "kaiming", "default"}
+    assert set(INIT_NAMES) == set(INITS) | set(ALIASES)
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from annlab.config import RunConfig
-from annlab.job import prepare
-from annlab.summary import param_summary
+from annlab.train.job import prepare
+from annlab.train.summary import param_summary
 
 
 def test_seed_example_summary_matches_the_seeds_table(config: Callable[..., RunConfig]) -> None:
@@ -23,8 +25,15 @@ def test_seed_example_summary_matches_the_seeds_table(config: Callable[..., RunC
     table = summary.table()
     assert "Total params: 26" in table and "Trainable params: 26" in table and "Non-trainable params: 0" in table
     # Hidden biases start at zero, as the seed's nn.init.zeros_ calls; the output keeps PyTorch's.
-    assert torch.equal(model.linears[0].bias, torch.zeros(3)) and torch.equal(model.linears[1].bias, torch.zeros(2))
+    assert torch.equal(model.linear1.bias, torch.zeros(3)) and torch.equal(model.linear2.bias, torch.zeros(2))
     assert model.out.bias.abs().sum() > 0
+
+
+def test_the_summary_is_the_seeds_torchsummary_block_to_the_character(config: Callable[..., RunConfig]) -> None:
+    """Golden file: the block the tutorial prints for its Model (tests/golden, copied from ../shared/seed)."""
+    _, model, _ = prepare(config("model=tutorial_example"))
+    golden = (Path(__file__).parent / "golden" / "tutorial_summary.txt").read_text()
+    assert param_summary(model, (5, 3)).table() + "\n" == golden
 
 
 def test_seed_example_forward_gives_softmax_rows(config: Callable[..., RunConfig]) -> None:
@@ -33,14 +42,39 @@ def test_seed_example_forward_gives_softmax_rows(config: Callable[..., RunConfig
     assert out.shape == (5, 2)
     torch.testing.assert_close(out.sum(-1), torch.ones(5))
     names = [name for name, _ in model.named_parameters()]
-    assert names == [
-        "linears.0.weight",
-        "linears.0.bias",
-        "linears.1.weight",
-        "linears.1.bias",
-        "out.weight",
-        "out.bias",
-    ]
+    assert names == ["linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias", "out.weight", "out.bias"]
+
+
+class TutorialModel(nn.Module):
+    """The tutorial's Model, as written there (../shared/seed), to compare annlab's against."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(3, 3)
+        nn.init.xavier_normal_(self.linear1.weight)
+        nn.init.zeros_(self.linear1.bias)
+        self.linear2 = nn.Linear(3, 2)
+        nn.init.kaiming_normal_(self.linear2.weight, nonlinearity="relu")
+        nn.init.zeros_(self.linear2.bias)
+        self.out = nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.out(torch.relu(self.linear2(torch.sigmoid(self.linear1(x))))), dim=-1)
+
+
+def test_tutorial_example_is_the_tutorials_model_parameter_for_parameter(config: Callable[..., RunConfig]) -> None:
+    """Under one seed, annlab's network and the tutorial's own class hold the same named parameters
+    and give the same outputs."""
+    for seed in (0, 7):
+        _, model, _ = prepare(config("model=tutorial_example", f"seed={seed}"))
+        torch.manual_seed(seed)
+        theirs = TutorialModel()
+        ours = dict(model.named_parameters())
+        assert list(ours) == [name for name, _ in theirs.named_parameters()]
+        for name, parameter in theirs.named_parameters():
+            assert torch.equal(ours[name], parameter), name
+        x = torch.randn(5, 3)
+        torch.testing.assert_close(model.predict(x), theirs(x), rtol=0, atol=0)
 
 
 def test_depth_zero_is_a_linear_model(config: Callable[..., RunConfig]) -> None:

@@ -21,6 +21,7 @@ def test_every_config_folder_is_a_listed_package() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     folders = {d for d in (ROOT / "conf").rglob("*") if d.is_dir()}
     expected = {"annlab.conf." + ".".join(d.relative_to(ROOT / "conf").parts) for d in folders}
+    expected |= {"annlab." + d.name for d in (ROOT / "annlab").iterdir() if (d / "__init__.py").is_file()}
     assert expected - listed == set(), "add them to [tool.setuptools] packages in pyproject.toml"
 
 

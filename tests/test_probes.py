@@ -9,18 +9,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from annlab.model import MLP, InitSpec, LayerSpec
-from annlab.probes import STATS, Probe, layer_key, unit_cosine
+from annlab.config import init, layer
+from annlab.net.model import MLP
+from annlab.record import STATS, layer_key
+from annlab.train.probes import Probe, unit_cosine
 
 
 def two_layer_net(activation: str, width: int = 5, n_in: int = 3, n_out: int = 3) -> MLP:
     torch.manual_seed(1)
     return MLP(
         n_in,
-        [LayerSpec(width, activation, InitSpec("xavier_normal"))],
+        [layer(width, activation, "xavier_normal")],
         n_out,
         "multiclass",
-        InitSpec("default"),
+        init("pytorch"),
     )
 
 
@@ -122,14 +124,14 @@ def test_layers_of_any_width_activation_and_fan_in_are_measured_apart() -> None:
     """The packed layout: widths, fan-ins and saturation rules change from layer to layer."""
     torch.manual_seed(0)
     hidden = [
-        LayerSpec(8, "relu", InitSpec("kaiming_normal")),
-        LayerSpec(8, "sigmoid", InitSpec("normal", {"std": 3.0})),
-        LayerSpec(8, "sigmoid", InitSpec("xavier_normal")),
-        LayerSpec(5, "tanh", InitSpec("normal", {"std": 2.0})),
-        LayerSpec(1, "tanh", InitSpec("xavier_normal")),
-        LayerSpec(6, "relu", InitSpec("zeros")),
+        layer(8, "relu", "kaiming_normal"),
+        layer(8, "sigmoid", "normal", {"std": 3.0}),
+        layer(8, "sigmoid", "xavier_normal"),
+        layer(5, "tanh", "normal", {"std": 2.0}),
+        layer(1, "tanh", "xavier_normal"),
+        layer(6, "relu", "zeros"),
     ]
-    model = MLP(3, hidden, 1, "binary", InitSpec("default"))
+    model = MLP(3, hidden, 1, "binary", init("pytorch"))
     with torch.no_grad():
         model.linears[0].bias[:3] = -50.0  # three dead units of eight
     x = torch.randn(40, 3, generator=torch.Generator().manual_seed(3))
@@ -171,7 +173,7 @@ def test_unit_cosine_of_tiny_rows_does_not_underflow() -> None:
 def test_gradient_norms_of_a_deep_sigmoid_net_do_not_underflow() -> None:
     """At depth 40 layer 1's dL/dz is ~1e-28 in norm: float32 squares of its entries are 0."""
     torch.manual_seed(0)
-    model = MLP(2, [LayerSpec(32, "sigmoid", InitSpec("xavier_normal"))] * 40, 1, "binary", InitSpec("default"))
+    model = MLP(2, [layer(32, "sigmoid", "xavier_normal")] * 40, 1, "binary", init("pytorch"))
     x = torch.randn(256, 2, generator=torch.Generator().manual_seed(4))
     y = (x[:, :1] > 0).float()
     values = Probe(model, x, y, F.binary_cross_entropy_with_logits).measure().values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import subprocess
+import runpy
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +14,9 @@ import pytest
 from pypdf import PdfReader
 
 from annlab.config import RunConfig
-from annlab.job import run_job
-from annlab.report import main
-from annlab.tracking import RunLogger, ensure_experiment
+from annlab.read.report import main
+from annlab.train.job import run_job
+from annlab.train.tracking import RunLogger, ensure_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["trainer.epochs=3", "dataset.n_samples=200", "model.width=12", "probe.batch_size=64", "probe.every=2"]
@@ -71,9 +71,16 @@ def store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict
     return uri
 
 
-def test_report_pages_titles_and_problem_runs(store: str, tmp_path: Path) -> None:
-    assert main(["--uri", store, "--out", str(tmp_path)]) == 0
-    pdf = PdfReader(tmp_path / "demo.pdf")
+@pytest.fixture(scope="module")
+def report(store: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo experiment's report, built once for the tests that read it."""
+    out = tmp_path_factory.mktemp("report")
+    assert main(["--uri", store, "--out", str(out)]) == 0
+    return out / "demo.pdf"
+
+
+def test_report_pages_titles_and_problem_runs(report: Path) -> None:
+    pdf = PdfReader(report)
     assert len(pdf.pages) == len(TITLES)
     texts = [page.extract_text() for page in pdf.pages]
     for title, text in zip(TITLES, texts, strict=True):
@@ -85,9 +92,8 @@ def test_report_pages_titles_and_problem_runs(store: str, tmp_path: Path) -> Non
     assert "zeros init: hidden-layer unit_cosine stays between 1.0000 and 1.0000" in summary
 
 
-def test_every_figure_page_has_drawn_data(store: str, tmp_path: Path) -> None:
-    assert main(["--uri", store, "--out", str(tmp_path)]) == 0
-    doc = pdfium.PdfDocument(str(tmp_path / "demo.pdf"))
+def test_every_figure_page_has_drawn_data(report: Path) -> None:
+    doc = pdfium.PdfDocument(str(report))
     for i in range(1, len(doc)):
         pixels = np.asarray(doc[i].render(scale=0.5).to_pil().convert("RGB"), dtype=np.int16)
         h, w, _ = pixels.shape
@@ -96,21 +102,20 @@ def test_every_figure_page_has_drawn_data(store: str, tmp_path: Path) -> None:
         assert coloured.mean() > 0.001, f"page {i + 1} has no coloured data in its plot area"
 
 
-def test_single_figure_script_runs_alone(store: str, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "reports" / "symmetry.py"), "--uri", store, "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_single_figure_script_runs_alone(store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """reports/symmetry.py as a script (its __main__), in this process."""
+    monkeypatch.setattr(sys, "argv", ["symmetry.py", "--uri", store, "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(ROOT / "reports" / "symmetry.py"), run_name="__main__")
+    assert done.value.code == 0
     pdf = PdfReader(tmp_path / "demo-symmetry.pdf")
     assert len(pdf.pages) == 2 and "Symmetry" in pdf.pages[1].extract_text()
 
 
 def test_skipped_figures_are_said_on_the_summary(store: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from annlab.report import Options, build_report
-    from annlab.store import load
+    from annlab.read.pages import Options
+    from annlab.read.report import build_report
+    from annlab.read.store import load
 
     frames = load(store, ["demo"])
     one_depth = frames.runs[frames.runs.depth == 1]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import run_cli
+from conftest import Result, run_cli
 from mlflow.tracking import MlflowClient
 from servers import free_port, mlflow_server, postgres
 
-from annlab.store import load
+from annlab.read.store import load
 
 SWEEP = ["-m", "activation=relu,tanh", "trainer.epochs=2", "dataset.n_samples=200", "tracking=server"]
 
@@ -55,10 +55,10 @@ def test_sweep_against_a_server_on_postgresql(swept: tuple[str, str]) -> None:
         assert cur.fetchone()[0] == len(history) * 4 * 12
 
 
-def test_unreachable_server_fails_fast_naming_the_uri(tmp_path: Path) -> None:
+def test_unreachable_server_fails_fast_naming_the_uri(tmp_path: Path, cli: Callable[..., Result]) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     tic = time.monotonic()
-    proc = run_cli(["-m", "trainer.epochs=1", "tracking=server"], tmp_path, env={"ANNLAB_TRACKING_SERVER": uri})
+    proc = cli(["-m", "trainer.epochs=1", "tracking=server"], tmp_path, env={"ANNLAB_TRACKING_SERVER": uri})
     assert time.monotonic() - tic < 15
     assert proc.returncode == 2
     assert f"tracking.uri={uri}: cannot reach the tracking server" in proc.stderr

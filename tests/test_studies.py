@@ -6,10 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, Result
 
 from annlab.config import parse_config
-from annlab.study import STUDIES, check_study, main
+from annlab.studies import STUDIES
+from annlab.studies.cli import check_study, main
 
 STUDY_FILES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
 
@@ -21,7 +22,8 @@ def test_every_study_file_is_registered_and_says_how_to_run_and_check_it() -> No
         assert text.startswith("# @package _global_")
         assert f"# Run:   python -m annlab.study run {name}" in text
         assert f"# Check: python -m annlab.study check {name}" in text
-        assert "# Finding:" in text and "# Budget:" in text
+        assert f"# Finding: stated once, with its thresholds and check, in annlab/studies/{name}.py" in text
+        assert "# Budget:" in text
         assert f"experiment: {name}" in text  # runs go to an MLflow experiment named after the study
 
 
@@ -48,8 +50,10 @@ SLOW = {"init_matching", "deep_relu_he2015", "saturation_glorot2010"}
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(SHRUNKEN)]
 )
-def test_shrunken_study_runs_and_its_finding_holds(name: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    proc = run_cli(["-m", f"+experiments={name}", *SHRUNKEN[name]], tmp_path)
+def test_shrunken_study_runs_and_its_finding_holds(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]
+) -> None:
+    proc = cli(["-m", f"+experiments={name}", *SHRUNKEN[name]], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     code = check_study(name, f"sqlite:///{tmp_path / 'mlflow.db'}")
     out = capsys.readouterr().out
@@ -62,9 +66,11 @@ def test_check_without_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "data missing" in capsys.readouterr().err
 
 
-def test_check_that_does_not_hold_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_check_that_does_not_hold_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]
+) -> None:
     # relu under a small learning rate does not die: the dead_relu finding must not hold.
-    proc = run_cli(
+    proc = cli(
         [
             "-m",
             "+experiments=dead_relu",
@@ -78,3 +84,12 @@ def test_check_that_does_not_hold_exits_1(tmp_path: Path, capsys: pytest.Capture
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert check_study("dead_relu", f"sqlite:///{tmp_path / 'mlflow.db'}") == 1
     assert "finding DOES NOT HOLD" in capsys.readouterr().out
+
+
+def test_each_finding_is_stated_once_and_the_readme_and_list_say_it(capsys: pytest.CaptureFixture) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    for name, study in STUDIES.items():
+        assert f"{name}: {study.finding}" in listed
+        assert f"| {name} | {study.finding} |" in readme, f"README's studies table lacks the finding of {name}"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import FAST, run_cli
+from conftest import FAST, Result, run_cli
 from mlflow.tracking import MlflowClient
 
-from annlab.probes import STATS, layer_key
-from annlab.tracking import ensure_experiment, resolve_uri
+from annlab.record import STATS, layer_key, resolve_uri
+from annlab.train.tracking import ensure_experiment
 
 NAMES = {f"{a}-{i}-d3-moons-s0" for a in ("relu", "tanh") for i in ("kaiming", "xavier")}
 
@@ -79,9 +80,22 @@ def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> No
         "model_summary.txt",
         "layer_stats.parquet",
         "epochs.parquet",
+        "network.parquet",
     }
     epochs = pd.read_parquet(client.download_artifacts(run.info.run_id, "epochs.parquet"))
-    assert list(epochs.epoch) == list(range(1, 21)) and {"val/loss", "val/acc"} <= set(epochs.columns)
+    # Epoch 0 is the state before any update: what a user reads first when an init is too large.
+    assert list(epochs.epoch) == list(range(0, 21)) and {"val/loss", "val/acc"} <= set(epochs.columns)
+    assert epochs.step.iloc[0] == 0 and epochs["train/loss"].iloc[0] > epochs["train/loss"].iloc[-1]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == list(range(0, 21))
+    network = pd.read_parquet(client.download_artifacts(run.info.run_id, "network.parquet"))
+    assert list(network.name) == ["linear1", "linear2", "linear3", "out"]
+    assert list(network.fan_in) == [2, 32, 32, 32] and list(network.fan_out) == [32, 32, 32, 1]
+    act, init = run.info.run_name.split("-")[:2]
+    assert list(network.activation) == [act] * 3 + ["sigmoid"]  # binary task: sigmoid output
+    # sigma_w^2 = Var(W) * fan_in: kaiming (relu gain) 2, xavier 2 * fan_in / (fan_in + fan_out)
+    expected = 2.0 if init == "kaiming" else 2 * 32 / 64
+    assert network.sigma_w2.iloc[1] == pytest.approx(expected)
+    assert network.input_second_moment.iloc[0] == pytest.approx(1.0, abs=1e-3)  # standardised features
     table = pd.read_parquet(client.download_artifacts(run.info.run_id, "layer_stats.parquet"))
     assert list(table.columns) == ["step", "layer", *STATS]
     assert sorted(table.layer.unique()) == [1, 2, 3, 4] and table.step.min() == 0
@@ -95,8 +109,8 @@ def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> No
     assert "depth: 3" in config and "hydra" not in config
 
 
-def test_bad_value_in_a_sweep_fails_before_any_run(tmp_path: Path) -> None:
-    proc = run_cli(["-m", "model.depth=2,-1", "trainer.epochs=1"], tmp_path)
+def test_bad_value_in_a_sweep_fails_before_any_run(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    proc = cli(["-m", "model.depth=2,-1", "trainer.epochs=1"], tmp_path)
     assert proc.returncode == 2
     assert "1 of 2 jobs have a bad config; nothing was run" in proc.stderr
     assert "model.depth=-1: Input should be greater than or equal to 0" in proc.stderr
@@ -104,15 +118,15 @@ def test_bad_value_in_a_sweep_fails_before_any_run(tmp_path: Path) -> None:
     assert runs(tmp_path) == []
 
 
-def test_unknown_group_option_lists_the_allowed_ones(tmp_path: Path) -> None:
-    proc = run_cli(["-m", "activation=relu,swish"], tmp_path)
+def test_unknown_group_option_lists_the_allowed_ones(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    proc = cli(["-m", "activation=relu,swish"], tmp_path)
     assert proc.returncode != 0
     assert "Could not find 'activation/swish'" in proc.stderr and "Available options in 'activation'" in proc.stderr
     assert "sigmoid" in proc.stderr and "Traceback" not in proc.stderr
     assert runs(tmp_path) == []
 
 
-def test_a_diverging_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
+def test_a_diverging_job_does_not_stop_the_sweep(tmp_path: Path, cli: Callable[..., Result]) -> None:
     args = [
         "-m",
         "optimizer.lr=1e6,0.01",
@@ -121,7 +135,7 @@ def test_a_diverging_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
         "model.depth=3",
         "tracking.experiment=faults",
     ]
-    proc = run_cli(args, tmp_path)
+    proc = cli(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = {r.data.params["optimizer.lr"]: r for r in runs(tmp_path, "faults")}
     assert {r.info.status for r in found.values()} == {"FINISHED"}
@@ -139,7 +153,9 @@ def test_tracking_uri_from_config_env_or_default(tmp_path: Path, monkeypatch: py
     assert resolve_uri("sqlite:////abs/s.db", tmp_path) == "sqlite:////abs/s.db"
 
 
-def test_artifacts_live_beside_the_sqlite_store(sweep: tuple[Path, str], tmp_path: Path) -> None:
+def test_artifacts_live_beside_the_sqlite_store(
+    sweep: tuple[Path, str], tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     """Not in ./mlruns of whatever folder the job ran from (MLflow's default)."""
     cwd, _ = sweep
     folders = {Path(run.info.artifact_uri).parent.parent for run in runs(cwd)}
@@ -148,9 +164,57 @@ def test_artifacts_live_beside_the_sqlite_store(sweep: tuple[Path, str], tmp_pat
     store.parent.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    proc = run_cli([*FAST, f"tracking.uri=sqlite:///{store}", "tracking.experiment=my study/1"], work)
+    proc = cli([*FAST, f"tracking.uri=sqlite:///{store}", "tracking.experiment=my study/1"], work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = MlflowClient(f"sqlite:///{store}").search_runs([ensure_experiment(f"sqlite:///{store}", "my study/1")])[0]
     assert Path(run.info.artifact_uri).parent.parent == store.parent / "mlruns" / "my_study_1"
     assert (Path(run.info.artifact_uri) / "layer_stats.parquet").is_file()
     assert not (work / "mlruns").exists()
+
+
+def test_a_per_layer_model_records_the_network_it_built(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """The tutorial's network: params, tags, config.yaml and the network table say what was built,
+    layer by layer, and nothing of the groups it does not use."""
+    proc = cli(["model=tutorial_example", "trainer.epochs=2"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = runs(tmp_path)
+    params, tags = run.data.params, run.data.tags
+    assert run.info.run_name == "tutorial_example-tutorial_randn-s0"
+    assert not any(k.startswith(("activation.", "init.")) for k in params)
+    assert not any(k in tags for k in ("annlab.choice.activation", "annlab.choice.init"))
+    assert params["model.layers.0.activation.name"] == "sigmoid" and params["model.layers.1.activation.name"] == "relu"
+    assert params["model.layers.0.init.name"] == "xavier_normal" and params["model.layers.1.width"] == "2"
+    assert tags["annlab.activation"] == "sigmoid,relu" and tags["annlab.init"] == "xavier_normal,kaiming_normal"
+    assert tags["annlab.depth"] == "2" and tags["annlab.model"] == "tutorial_example"
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = Path(client.download_artifacts(run.info.run_id, "config.yaml")).read_text()
+    assert "activation:\n  name" not in config and "name: sigmoid" in config
+    network = pd.read_parquet(client.download_artifacts(run.info.run_id, "network.parquet"))
+    assert list(zip(network.name, network.fan_in, network.fan_out, network.activation, network.init, strict=True)) == [
+        ("linear1", 3, 3, "sigmoid", "xavier_normal"),
+        ("linear2", 3, 2, "relu", "kaiming_normal"),
+        ("out", 2, 2, "softmax", "pytorch"),
+    ]
+
+
+def test_an_interpolation_the_pre_check_cannot_resolve_stops_the_sweep(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    """A per-layer model has no init group to interpolate: the pre-check refuses the sweep before
+    any job (it never fails open into an unchecked sweep)."""
+    layers = "model.layers=[{width:10,activation:{name:relu,params:{}},init:${init}}]"
+    proc = cli(["-m", "model=per_layer", layers, "model.name=x", "seed=0,1", "trainer.epochs=1"], tmp_path)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "nothing was run" in proc.stderr and "job 1/" not in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert runs(tmp_path) == []
+
+
+def test_two_sweeps_in_one_folder_count_only_their_own_jobs(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """Two sweeps started in the same second share Hydra's sweep folder (here: the same one on
+    purpose); each summary still counts its own jobs."""
+    folder = "hydra.sweep.dir=multirun/shared"
+    first = cli(["-m", "seed=0,1", "trainer.epochs=1", "dataset.n_samples=200", folder], tmp_path)
+    second = cli(["-m", "seed=2,3,4", "trainer.epochs=1", "dataset.n_samples=200", folder], tmp_path)
+    assert "sweep summary: 2 jobs: 2 finished" in first.stdout
+    assert "sweep summary: 3 jobs: 3 finished, 0 diverged, 0 failed, 0 skipped" in second.stdout

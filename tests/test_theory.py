@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from annlab.inits import init_linear
-from annlab.theory import LayerPrior, gaussian_expectation, nodes, predict, weight_variance
+from annlab.net.inits import init_linear, weight_variance
+from annlab.net.theory import LayerPrior, gaussian_expectation, nodes, predict
 
 
 def uniform_net(activation: str, sigma_w2: float, depth: int = 20) -> list[LayerPrior]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
+import pytest
 import torch
 from conftest import FAST
 from mlflow.tracking import MlflowClient
 
 from annlab.config import RunConfig
-from annlab.job import prepare, run_job, settings
-from annlab.probes import STATS
-from annlab.train import train
+from annlab.record import STATS
+from annlab.train.job import prepare, run_job
+from annlab.train.loop import train
 
 
 class Collect:
@@ -31,7 +33,7 @@ class Collect:
 def trained(cfg: RunConfig) -> tuple[torch.nn.Module, Collect]:
     data, model, device = prepare(cfg)
     sink = Collect()
-    train(model, data, settings(cfg), sink, device)
+    train(model, data, cfg, sink, device)
     return model, sink
 
 
@@ -87,3 +89,27 @@ def test_scores_move_the_right_way(config: Callable[..., RunConfig]) -> None:
     assert sink.epochs[-1]["val/acc"] > 0.8 and sink.epochs[-1]["train/loss"] < sink.epochs[0]["train/loss"]
     _, sink = trained(config("dataset=diabetes", "trainer.epochs=20", "optimizer.lr=0.01", "model.depth=1"))
     assert 0.2 < sink.epochs[-1]["val/r2"] <= 1.0
+
+
+def test_learned_activation_parameters_are_recorded_per_layer(config: Callable[..., RunConfig], store: str) -> None:
+    """PReLU's slopes move during training: the table holds their min / mean / max per hidden
+    layer at every probe step, and act_param_mean/layer_LL is a metric of each layer that learns one."""
+    cfg = config(*FAST, "activation=prelu", "model.depth=2", "optimizer.lr=0.5", "activation.params.num_parameters=16")
+    result = run_job(cfg, uri=store)
+    client = MlflowClient(store)
+    table = pd.read_parquet(client.download_artifacts(result.run_id, "layer_stats.parquet"))
+    hidden = table[table.layer <= 2]
+    assert (hidden.act_param_min <= hidden.act_param_mean).all() and (
+        hidden.act_param_mean <= hidden.act_param_max
+    ).all()
+    first = hidden[hidden.step == 0]
+    assert first.act_param_mean.tolist() == [pytest.approx(0.25)] * 2  # PReLU's initial slope
+    last = hidden[hidden.step == hidden.step.max()]
+    assert (last.act_param_max - last.act_param_min).min() > 0  # 16 slopes per layer, moved apart
+    assert table[table.layer == 3].act_param_mean.isna().all()  # the output layer learns none
+    history = client.get_metric_history(result.run_id, "act_param_mean/layer_02")
+    assert [m.step for m in history] == sorted(hidden.step.unique().tolist())
+    assert history[-1].value == pytest.approx(float(last[last.layer == 2].act_param_mean.iloc[0]))
+    assert not client.get_metric_history(result.run_id, "act_param_mean/layer_03")
+    relu = run_job(config(*FAST), uri=store)
+    assert "act_param_mean" not in pd.read_parquet(client.download_artifacts(relu.run_id, "layer_stats.parquet"))

@@ -18,9 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from annlab.activations import build_activation
-from annlab.config import RunConfig, parse_config
-from annlab.inits import resolve_init
+from annlab.net.activations import build_activation
 
 # Even: no node at 0, where the ReLU family's derivative jumps (symmetric nodes then give exactly 1/2).
 QUADRATURE_POINTS = 100
@@ -44,35 +42,6 @@ def phi_and_derivative(activation: str, params: dict[str, Any] | None, x: np.nda
     a = module(t)
     (da,) = torch.autograd.grad(a.sum(), t)
     return a.detach().numpy(), da.numpy()
-
-
-def weight_variance(init: str, params: dict[str, Any] | None, fan_in: int, fan_out: int) -> float:
-    """Var(W_ij) of the init `init`, from its formula; NaN where the weights are not zero-mean
-    random (zeros, ones, constant, a uniform or normal with a non-zero mean): no mean-field."""
-    p = params or {}
-    name = resolve_init(init)
-    if name == "normal":
-        return float(p.get("std", 1.0)) ** 2 if float(p.get("mean", 0.0)) == 0 else float("nan")
-    if name == "uniform":
-        a, b = float(p.get("a", 0.0)), float(p.get("b", 1.0))
-        return (b - a) ** 2 / 12 if a == -b else float("nan")
-    if name in ("xavier_normal", "xavier_uniform"):
-        return float(p.get("gain", 1.0)) ** 2 * 2 / (fan_in + fan_out)
-    if name in ("kaiming_normal", "kaiming_uniform"):
-        gain = torch.nn.init.calculate_gain(p.get("nonlinearity", "leaky_relu"), p.get("a", 0))
-        return gain**2 / (fan_in if p.get("mode", "fan_in") == "fan_in" else fan_out)
-    if name == "lecun_normal":
-        return float(p.get("gain", 1.0)) ** 2 / fan_in
-    if name == "orthogonal":
-        return float(p.get("gain", 1.0)) ** 2 / max(fan_in, fan_out)
-    if name == "default":
-        return 1 / (3 * fan_in)  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    return float("nan")
-
-
-def bias_variance(bias: float | str, fan_in: int) -> float:
-    """sigma_b^2: PyTorch's default bias is U(-1/sqrt(fan_in), +); a constant b adds b^2."""
-    return 1 / (3 * fan_in) if bias == "default" else float(bias) ** 2
 
 
 @dataclass(frozen=True)
@@ -127,32 +96,10 @@ def predict(layers: list[LayerPrior], input_second_moment: float = 1.0) -> Predi
     return Prediction(q, chi)
 
 
-def priors(cfg: RunConfig, n_features: int, n_outputs: int) -> list[LayerPrior]:
-    """The mean-field view of a configured model: one LayerPrior per linear layer."""
-    out: list[LayerPrior] = []
-    fan_in = n_features
-    for layer in cfg.hidden_layers:
-        var = weight_variance(layer.init.name, dict(layer.init.params), fan_in, layer.width)
-        sb2 = bias_variance(layer.init.bias, fan_in)
-        out.append(LayerPrior(var * fan_in, sb2, layer.activation.name, dict(layer.activation.params)))
-        fan_in = layer.width
-    last = cfg.model.output_init or cfg.init
-    var = weight_variance(last.name, dict(last.params), fan_in, n_outputs)
-    out.append(LayerPrior(var * fan_in, bias_variance(last.bias, fan_in)))
-    return out
-
-
-def prediction_for(config: dict[str, Any]) -> Prediction:
-    """The prediction for a run's resolved config (its layer shapes follow its dataset).
-
-    NaN throughout where an init has no mean-field description (zeros, ones, constant, ...).
-    """
-    from annlab.job import prepare  # the data decides the first and last layer's shapes
-
-    cfg = parse_config(config)
-    data, _, _ = prepare(cfg)
-    layers = priors(cfg, data.n_features, data.n_outputs)
+def prediction_for(layers: list[LayerPrior], input_second_moment: float) -> Prediction:
+    """The prediction for a recorded network (its `network.parquet` rows as LayerPriors): NaN
+    throughout where an init has no mean-field description (zeros, ones, constant, ...)."""
     if not all(math.isfinite(layer.sigma_w2) for layer in layers):
         nan = [float("nan")] * (len(layers) - 1)
         return Prediction(nan, nan)
-    return predict(layers)
+    return predict(layers, input_second_moment)

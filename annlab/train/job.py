@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from mlflow.tracking import MlflowClient
 
-from annlab import __version__
+from annlab import __version__, record
 from annlab.config import ConfigError, RunConfig
-from annlab.data import Split, load_split
-from annlab.model import MLP, InitSpec, LayerSpec
-from annlab.summary import param_summary
-from annlab.tracking import RunLogger, ensure_experiment, flatten, resolve_uri
-from annlab.train import TrainResult, TrainSettings, train
+from annlab.net.inits import bias_variance, weight_variance
+from annlab.net.model import MLP
+from annlab.record import resolve_uri
+from annlab.train import interrupt
+from annlab.train.data import Split, load_split
+from annlab.train.identity import config_hash
+from annlab.train.interrupt import Terminated
+from annlab.train.loop import TrainResult, train
+from annlab.train.reaper import owner_tags
+from annlab.train.summary import named_parameters_text, param_summary
+from annlab.train.tracking import RunLogger, ensure_experiment, flatten
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,12 @@ class JobMeta:
     label: str = ""  # e.g. "job 3/8", for progress lines
     resolved: dict[str, Any] = field(default_factory=dict)  # the config as the user wrote it
     config_yaml: str = ""
+    # Print the parameter summary (and, for a model of at most SHOW_PARAMETERS parameters, its
+    # named parameters) before training, as the seed's train() does: the CLI does for one job.
+    show_model: bool = False
+
+
+SHOW_PARAMETERS = 1000
 
 
 @dataclass
@@ -60,7 +69,7 @@ class JobResult:
 @cache
 def code_version() -> str:
     """The git commit of the code (with -dirty for local changes), else the package version."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():  # installed from a wheel: root is site-packages, maybe in some other repo
         return __version__
     try:
@@ -78,8 +87,8 @@ def code_version() -> str:
 
 
 def run_name(cfg: RunConfig) -> str:
-    """`{activation}-{init}-d{depth}-{dataset}-s{seed}`, or the model's name if not uniform."""
-    if cfg.model.layers is not None:
+    """`{activation}-{init}-d{depth}-{dataset}-s{seed}`, or the model's name for a per-layer model."""
+    if cfg.per_layer or cfg.activation is None or cfg.init is None:
         return f"{cfg.model.name}-{cfg.dataset.name}-s{cfg.seed}"
     return f"{cfg.activation.name}-{cfg.init.name}-d{cfg.depth}-{cfg.dataset.name}-s{cfg.seed}"
 
@@ -100,23 +109,12 @@ def seed_everything(seed: int) -> None:
 
 def build_model(cfg: RunConfig, data: Split) -> MLP:
     """The configured MLP for `data`; ConfigError if the model was built for other data."""
-    if cfg.model.in_features is not None and cfg.model.in_features != data.n_features:
+    want = getattr(cfg.model, "in_features", None)
+    if want is not None and want != data.n_features:
         raise ConfigError(
-            f"model={cfg.model.name} takes {cfg.model.in_features} input features but "
-            f"dataset={data.name} has {data.n_features}"
+            f"model={cfg.model.name} takes {want} input features but dataset={data.name} has {data.n_features}"
         )
-    hidden = [
-        LayerSpec(
-            layer.width,
-            layer.activation.name,
-            InitSpec(layer.init.name, dict(layer.init.params), layer.init.bias),
-            dict(layer.activation.params),
-        )
-        for layer in cfg.hidden_layers
-    ]
-    out = cfg.model.output_init or cfg.init
-    output_init = InitSpec(out.name, dict(out.params), out.bias)
-    return MLP(data.n_features, hidden, data.n_outputs, data.task, output_init)
+    return MLP(data.n_features, cfg.hidden_layers, data.n_outputs, data.task, cfg.output_init)
 
 
 def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
@@ -126,11 +124,10 @@ def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
     seed_everything(cfg.seed)
     d = cfg.dataset
     try:
-        data = load_split(d.name, d.n_samples, d.val_fraction, cfg.seed, dict(d.params))
+        data = load_split(d, cfg.seed)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"dataset={d.name} with params {dict(d.params)}: {err}") from None
-    min_train = 2
-    if len(data.x_train) < min_train or len(data.x_val) < 1:
+    if len(data.x_train) < 2 or len(data.x_val) < 1:
         raise ConfigError(
             f"dataset.n_samples={d.n_samples} with val_fraction={d.val_fraction} leaves "
             f"{len(data.x_train)} training and {len(data.x_val)} validation examples"
@@ -147,52 +144,81 @@ def check(cfg: RunConfig) -> None:
     prepare(cfg)
 
 
-def settings(cfg: RunConfig) -> TrainSettings:
-    return TrainSettings(
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        optimizer=cfg.optimizer.name,
-        lr=cfg.optimizer.lr,
-        momentum=cfg.optimizer.momentum,
-        weight_decay=cfg.optimizer.weight_decay,
-        probe_every=cfg.probe.every,
-        probe_batch=cfg.probe.batch_size,
-        seed=cfg.seed,
-    )
+def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
+    """The network as built, a row per linear layer (the output layer last): what the read side
+    needs to describe it and to draw the mean-field prediction, without building it again."""
+    specs = [*cfg.hidden_layers, None]
+    names = {id(module): name for name, module in model.named_children()}
+    rows = []
+    for i, (linear, spec) in enumerate(zip(model.layers(), specs, strict=True), start=1):
+        init = spec.init if spec is not None else cfg.output_init
+        fan_in, fan_out = linear.in_features, linear.out_features
+        rows.append(
+            {
+                "layer": i,
+                "name": names[id(linear)],
+                "fan_in": fan_in,
+                "fan_out": fan_out,
+                "activation": spec.activation.name if spec is not None else model.output_activation_name,
+                "activation_params": json.dumps(spec.activation.params if spec is not None else {}, sort_keys=True),
+                "init": init.name,
+                "init_params": json.dumps(init.params, sort_keys=True),
+                "bias": str(init.bias),
+                "sigma_w2": weight_variance(init.name, init.params, fan_in, fan_out) * fan_in,
+                "sigma_b2": bias_variance(init.bias, fan_in),
+                "input_second_moment": data.input_second_moment if i == 1 else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived: like Ctrl-C, the run ends KILLED rather than RUNNING forever."""
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals to whoever owns it
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def config_hash(cfg: RunConfig) -> str:
-    """What identifies a job's result: the config less where it is logged and how it is resumed."""
-    identity = cfg.model_dump(mode="json", exclude={"tracking", "resume", "threads"})
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+def run_tags(cfg: RunConfig, data: Split, digest: str) -> dict[str, str]:
+    """What the run is, as tags a reader filters on: for a per-layer model the activations and
+    inits of its hidden layers, joined by ','."""
+    layers = cfg.hidden_layers
+    return {
+        record.CODE_VERSION: code_version(),
+        record.TASK: data.task,
+        record.DEPTH: str(cfg.depth),
+        record.MODEL: cfg.model.name,
+        record.ACTIVATION: ",".join(dict.fromkeys(layer.activation.name for layer in layers)),
+        record.INIT: ",".join(dict.fromkeys(layer.init.name for layer in layers)),
+        record.CONFIG_HASH: digest,
+    }
 
 
 def finished_run(uri: str, experiment_id: str, digest: str) -> str | None:
     """The id of a FINISHED run of the same config in the experiment, if there is one."""
     runs = MlflowClient(uri).search_runs(
-        [experiment_id], f"tags.`annlab.config_hash` = '{digest}' and attributes.status = 'FINISHED'", max_results=1
+        [experiment_id], f"tags.`{record.CONFIG_HASH}` = '{digest}' and attributes.status = 'FINISHED'", max_results=1
     )
     return runs[0].info.run_id if runs else None
+
+
+def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared: tuple) -> TrainResult:
+    data, model, device = prepared
+    summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
+    if meta.show_model:
+        print(summary.table(), flush=True)
+        if summary.total <= SHOW_PARAMETERS:
+            print(named_parameters_text(model), flush=True)
+    network = network_table(cfg, model, data)
+    logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
+    result = train(model, data, cfg, logger, device)
+    interrupt.check()  # a SIGTERM during the last step still ends the run KILLED
+    logger.log_metrics({"diverged": float(result.diverged), "steps": float(result.steps)}, result.steps)
+    if result.diverged:
+        logger.set_tags({record.DIVERGED: "true", record.DIVERGED_REASON: result.reason})
+    logger.log_artifacts(
+        {
+            record.CONFIG_FILE: meta.config_yaml or _yaml(cfg),
+            record.SUMMARY_FILE: summary.table() + "\n",
+            record.LAYER_TABLE: logger.layer_table(),
+            record.EPOCH_TABLE: logger.epoch_table(),
+            record.NETWORK_TABLE: network,
+        }
+    )
+    return result
 
 
 def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None) -> JobResult:
@@ -205,39 +231,17 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
     """
     meta = meta or JobMeta()
     tic = time.perf_counter()
-    data, model, device = prepare(cfg)
+    prepared = prepare(cfg)
     uri = resolve_uri(uri or cfg.tracking.uri)
     experiment_id = ensure_experiment(uri, cfg.tracking.experiment)
-    name = run_name(cfg)
-    digest = config_hash(cfg)
+    name, digest = run_name(cfg), config_hash(cfg)
     if cfg.resume and (existing := finished_run(uri, experiment_id, digest)):
         return JobResult(existing, name, "SKIPPED", False, {}, time.perf_counter() - tic, 0.0, "already FINISHED")
-    tags = {
-        "annlab.code_version": code_version(),
-        "annlab.task": data.task,
-        "annlab.depth": str(cfg.depth),
-        "annlab.model": cfg.model.name,
-        "annlab.config_hash": digest,
-        **meta.tags,
-    }
+    tags = {**run_tags(cfg, prepared[0], digest), **owner_tags(), **meta.tags}
     logger = RunLogger(uri, experiment_id, name, tags)
-    result = TrainResult()
-    with _sigterm_as_interrupt():
+    with interrupt.sigterm_requests_stop():
         try:
-            summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
-            logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
-            result = train(model, data, settings(cfg), logger, device)
-            logger.log_metrics({"diverged": float(result.diverged), "steps": float(result.steps)}, result.steps)
-            if result.diverged:
-                logger.set_tags({"diverged": "true", "annlab.diverged_reason": result.reason})
-            logger.log_artifacts(
-                {
-                    "config.yaml": meta.config_yaml or _yaml(cfg),
-                    "model_summary.txt": summary.table() + "\n",
-                    "layer_stats.parquet": logger.layer_table(),
-                    "epochs.parquet": logger.epoch_table(),
-                }
-            )
+            result = _train_and_record(cfg, meta, logger, prepared)
             logger.end("FINISHED")
         except (KeyboardInterrupt, Terminated) as err:
             logger.end("KILLED", err)
@@ -245,15 +249,9 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
         except Exception as err:
             logger.end("FAILED", err)
             raise
+    seconds = time.perf_counter() - tic
     return JobResult(
-        logger.run_id,
-        name,
-        "FINISHED",
-        result.diverged,
-        result.final,
-        time.perf_counter() - tic,
-        logger.seconds,
-        result.reason,
+        logger.run_id, name, "FINISHED", result.diverged, result.final, seconds, logger.seconds, result.reason
     )
 
 

@@ -3,61 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from annlab.activations import OUTPUT_ACTIVATIONS, build_activation
-from annlab.inits import init_linear
-
-
-@dataclass(frozen=True)
-class InitSpec:
-    """How one linear layer starts: the weight init, its params, the bias constant."""
-
-    name: str = "default"
-    params: dict[str, Any] = field(default_factory=dict)
-    bias: float | str = 0.0
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One hidden layer: its width, activation (with params) and init."""
-
-    width: int
-    activation: str
-    init: InitSpec
-    activation_params: dict[str, Any] = field(default_factory=dict)
+from annlab.config import InitConfig, LayerConfig
+from annlab.net.activations import OUTPUT_ACTIVATIONS, build_activation
+from annlab.net.inits import init_linear
+from annlab.record import TASKS
 
 
 class MLP(nn.Module):
-    """Fully-connected network; `forward` returns the logits (the loss takes those)."""
+    """Fully-connected network; `forward` returns the logits (the loss takes those).
+
+    Layers are named as in the seed's Model: `linear1`, `linear2`, ... for the hidden layers
+    (`act1`, ... for their activations, which own a parameter when learnable) and `out` for
+    the output layer, so that `named_parameters()` reads `linear1.weight`, ..., `out.bias`.
+    """
 
     def __init__(
         self,
         in_features: int,
-        hidden: Sequence[LayerSpec],
+        hidden: Sequence[LayerConfig],
         out_features: int,
         task: str,
-        output_init: InitSpec,
+        output_init: InitConfig,
     ) -> None:
         super().__init__()
         self.task = task
-        self.activation_names = [spec.activation for spec in hidden]
-        self.linears = nn.ModuleList()
-        self.acts = nn.ModuleList()
+        self.activation_names = [layer.activation.name for layer in hidden]
+        self.linears: list[nn.Linear] = []
+        self.acts: list[nn.Module] = []
         fan_in = in_features
-        for spec in hidden:
-            linear = nn.Linear(fan_in, spec.width)
-            init_linear(linear, spec.init.name, spec.init.params, spec.init.bias)
+        for i, layer in enumerate(hidden, start=1):
+            linear = nn.Linear(fan_in, layer.width)
+            init_linear(linear, layer.init.name, layer.init.params, layer.init.bias)
+            self.add_module(f"linear{i}", linear)
+            self.add_module(f"act{i}", build_activation(layer.activation.name, layer.activation.params))
             self.linears.append(linear)
-            self.acts.append(build_activation(spec.activation, spec.activation_params))
-            fan_in = spec.width
+            self.acts.append(getattr(self, f"act{i}"))
+            fan_in = layer.width
         self.out = nn.Linear(fan_in, out_features)
         init_linear(self.out, output_init.name, output_init.params, output_init.bias)
-        self.output_activation = OUTPUT_ACTIVATIONS[task]
+        self.output_activation_name = TASKS[task].output_activation
+        self.output_activation = OUTPUT_ACTIVATIONS[self.output_activation_name]
 
     @property
     def depth(self) -> int:

@@ -1,9 +1,9 @@
-"""MLflow tracking: the store, one run per job, buffered batch logging of the per-layer stats."""
+"""The tracking writer: the MLflow store, one run per job, buffered batch logging of the per-layer stats."""
 
 from __future__ import annotations
 
 import contextlib
-import os
+import math
 import re
 import tempfile
 import time
@@ -21,9 +21,8 @@ from mlflow.tracking import MlflowClient
 from torch import Tensor
 
 from annlab.config import ConfigError
-from annlab.probes import STATS, layer_key
+from annlab.record import ACTIVATION_PARAM_METRIC, HEARTBEAT, STATS, TRACEBACK_FILE, layer_key, stat_names
 
-DEFAULT_STORE = "mlflow.db"
 # MLflow's limits per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -31,19 +30,9 @@ MAX_PARAMS_PER_BATCH = 100
 # log_batch while training goes on (torch ops release the GIL). MLflow's own async logging
 # (synchronous=False) was slower on SQLite here: its worker pool's writers contend for the file.
 FLUSH_EVERY = 2_000
-
-
-def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
-    """The tracking URI: `uri`, else MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db.
-
-    A relative sqlite path is made absolute against `cwd`, so that jobs in other processes
-    or folders (launchers, Hydra's output dirs) all write to the same store.
-    """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE}"
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        uri = prefix + str((cwd or Path.cwd()) / uri[len(prefix) :])
-    return uri
+# Seconds between heartbeats (tag annlab.heartbeat), by which a sweep on another host tells a
+# run whose node was lost from one that is still training (annlab.train.reaper).
+HEARTBEAT_EVERY = 30.0
 
 
 SERVER_TIMEOUT_S = 5.0
@@ -138,18 +127,28 @@ class RunLogger:
         self._epoch_rows: list[dict[str, float]] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annlab-mlflow")
         self._writes: list[Future[None]] = []
+        self._ended = False
+        self._beat = time.time()
         tic = time.perf_counter()
         self.run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
         self.run_id = self.run.info.run_id
         self.seconds += time.perf_counter() - tic
 
     # -- what training sends (annlab.train.Sink) --------------------------------------------
+    def _heartbeat(self) -> None:
+        now = time.time()
+        if now - self._beat >= HEARTBEAT_EVERY:
+            self._beat = now
+            self._writes.append(self._writer.submit(self.client.set_tag, self.run_id, HEARTBEAT, str(int(now))))
+
     def layer_stats(self, step: int, values: Tensor) -> None:
+        self._heartbeat()
         self._layer_rows.append((step, time.time(), values))
         if (len(self._layer_rows) - self._flushed_rows) * values.numel() >= FLUSH_EVERY:
             self.flush(wait=False)
 
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        self._heartbeat()
         ts = int(time.time() * 1000)
         self._pending.extend(Metric(k, v, ts, epoch) for k, v in metrics.items())
         self._epoch_rows.append({"epoch": epoch, "step": step, **metrics})
@@ -170,8 +169,13 @@ class RunLogger:
         for step, t, values in self._layer_rows[self._flushed_rows :]:
             ts = int(t * 1000)
             rows = values.tolist()
-            for stat, row in zip(STATS, rows, strict=True):
-                metrics.extend(Metric(layer_key(i + 1, stat), v, ts, step) for i, v in enumerate(row))
+            for stat, row in zip(stat_names(len(rows)), rows, strict=True):
+                if stat in STATS:
+                    metrics.extend(Metric(layer_key(i + 1, stat), v, ts, step) for i, v in enumerate(row))
+                elif stat == ACTIVATION_PARAM_METRIC:  # only the layers that learn one
+                    metrics.extend(
+                        Metric(layer_key(i + 1, stat), v, ts, step) for i, v in enumerate(row) if math.isfinite(v)
+                    )
         self._flushed_rows = len(self._layer_rows)
         for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
             self._writes.append(self._writer.submit(self.client.log_batch, self.run_id, metrics=chunk))
@@ -200,8 +204,9 @@ class RunLogger:
         if not self._layer_rows:
             return pd.DataFrame(columns=["step", "layer", *STATS])
         values = torch.stack([v for _, _, v in self._layer_rows])  # [probes, stats, layers]
-        n_probes, _, n_layers = values.shape
-        frame = pd.DataFrame(values.permute(0, 2, 1).reshape(-1, len(STATS)).numpy(), columns=list(STATS))
+        n_probes, n_stats, n_layers = values.shape
+        names = list(stat_names(n_stats))
+        frame = pd.DataFrame(values.permute(0, 2, 1).reshape(-1, n_stats).numpy(), columns=names)
         frame.insert(0, "layer", list(range(1, n_layers + 1)) * n_probes)
         frame.insert(0, "step", [s for s, _, _ in self._layer_rows for _ in range(n_layers)])
         return frame
@@ -226,16 +231,27 @@ class RunLogger:
         self.seconds += time.perf_counter() - tic
 
     def end(self, status: str, error: BaseException | None = None) -> None:
-        """Flush and end the run with `status` (FINISHED, FAILED, KILLED); record the error."""
+        """Flush and end the run with `status` (FINISHED, FAILED, KILLED); record the error.
+
+        Ending twice (a SIGTERM that lands while the run is being ended FINISHED) ends it with
+        the second status and writes nothing more: the writer thread is gone by then.
+        """
+        if self._ended:
+            self._terminate(status)
+            return
+        self._ended = True
         try:
             self.flush()
             if error is not None:
                 reason = f"{type(error).__name__}: {error}"
                 self.set_tags({"annlab.error": reason[:5000]})
                 with contextlib.suppress(Exception):  # the artifact store may be what failed
-                    self.log_artifacts({"traceback.txt": "".join(traceback.format_exception(error))})
+                    self.log_artifacts({TRACEBACK_FILE: "".join(traceback.format_exception(error))})
         finally:
             self._writer.shutdown(wait=True, cancel_futures=True)
-            tic = time.perf_counter()
-            self.client.set_terminated(self.run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
-            self.seconds += time.perf_counter() - tic
+            self._terminate(status)
+
+    def _terminate(self, status: str) -> None:
+        tic = time.perf_counter()
+        self.client.set_terminated(self.run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+        self.seconds += time.perf_counter() - tic

@@ -11,17 +11,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from annlab.data import Split
-from annlab.model import MLP
-from annlab.probes import Probe
+from annlab.config import OptimizerConfig, RunConfig
+from annlab.net.model import MLP
+from annlab.record import TASKS
+from annlab.train import interrupt
+from annlab.train.data import Split
+from annlab.train.probes import Probe
 
 Loss = Callable[[Tensor, Tensor], Tensor]
 
 # The loss takes the logits (numerically stable); the output activation is only for display.
 LOSSES: dict[str, Loss] = {
-    "binary": F.binary_cross_entropy_with_logits,
-    "multiclass": F.cross_entropy,
-    "regression": F.mse_loss,
+    "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
+    "cross_entropy": F.cross_entropy,
+    "mse": F.mse_loss,
 }
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -30,12 +33,8 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
-def score_name(task: str) -> str:
-    """The task's quality metric: accuracy for classification, R^2 for regression."""
-    return "r2" if task == "regression" else "acc"
-
-
 def score(task: str, logits: Tensor, y: Tensor) -> float:
+    """The task's quality (TASKS[task].score): accuracy for classification, R^2 for regression."""
     if task == "binary":
         return float(((logits > 0).float() == y).float().mean())
     if task == "multiclass":
@@ -52,19 +51,6 @@ class Sink(Protocol):
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None: ...
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    probe_every: int = 10
-    probe_batch: int = 256
-    seed: int = 0
-
-
 @dataclass
 class TrainResult:
     steps: int = 0
@@ -74,11 +60,11 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)
 
 
-def _optimizer(model: MLP, s: TrainSettings) -> torch.optim.Optimizer:
-    kwargs: dict[str, float] = {"lr": s.lr, "weight_decay": s.weight_decay}
-    if s.optimizer == "sgd":
-        kwargs["momentum"] = s.momentum
-    return OPTIMIZERS[s.optimizer](model.parameters(), **kwargs)
+def _optimizer(model: MLP, o: OptimizerConfig) -> torch.optim.Optimizer:
+    kwargs: dict[str, float] = {"lr": o.lr, "weight_decay": o.weight_decay}
+    if o.name == "sgd":
+        kwargs["momentum"] = o.momentum
+    return OPTIMIZERS[o.name](model.parameters(), **kwargs)
 
 
 @torch.no_grad()
@@ -87,30 +73,40 @@ def evaluate(model: MLP, loss_fn: Loss, x: Tensor, y: Tensor) -> tuple[float, fl
     return float(loss_fn(logits, y)), score(model.task, logits, y)
 
 
-def train(model: MLP, data: Split, s: TrainSettings, sink: Sink, device: torch.device) -> TrainResult:
-    """Train `model` on `data`, sending probe stats and epoch metrics to `sink`.
+def _epoch_metrics(model: MLP, loss_fn: Loss, data: Split, device: torch.device) -> dict[str, float]:
+    """train/ and val/ loss and score of the model as it is now."""
+    name = TASKS[model.task].score
+    model.eval()
+    train_loss, train_score = evaluate(model, loss_fn, data.x_train.to(device), data.y_train.to(device))
+    val_loss, val_score = evaluate(model, loss_fn, data.x_val.to(device), data.y_val.to(device))
+    model.train()
+    return {"train/loss": train_loss, f"train/{name}": train_score, "val/loss": val_loss, f"val/{name}": val_score}
 
-    A non-finite training loss ends training early with `diverged` set; it is a result,
-    not an error.
+
+def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.device) -> TrainResult:
+    """Train `model` on `data` as `cfg` says, sending probe stats and epoch metrics to `sink`.
+
+    Epoch 0 is the state before the first update. A non-finite training loss ends training
+    early with `diverged` set; it is a result, not an error.
     """
-    loss_fn = LOSSES[model.task]
+    t, p = cfg.trainer, cfg.probe
+    loss_fn = LOSSES[TASKS[model.task].loss]
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
-    gen = torch.Generator().manual_seed(s.seed)
-    probe_idx = torch.randperm(len(x_train), generator=gen)[: s.probe_batch].to(device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    probe_idx = torch.randperm(len(x_train), generator=gen)[: p.batch_size].to(device)
     probe = Probe(model, x_train[probe_idx], y_train[probe_idx], loss_fn)
-    opt = _optimizer(model, s)
+    opt = _optimizer(model, cfg.optimizer)
     n = len(x_train)
-    steps_per_epoch = math.ceil(n / s.batch_size)
-    last_step = steps_per_epoch * s.epochs - 1
+    last_step = math.ceil(n / t.batch_size) * t.epochs - 1
     result = TrainResult()
-    name = score_name(model.task)
-    for epoch in range(1, s.epochs + 1):
+    sink.epoch_metrics(0, 0, _epoch_metrics(model, loss_fn, data, device))
+    for epoch in range(1, t.epochs + 1):
         order = torch.randperm(n, generator=gen).to(device)
-        for start in range(0, n, s.batch_size):
+        for start in range(0, n, t.batch_size):
+            interrupt.check()
             step = result.steps
-            pending = probe.measure() if step % s.probe_every == 0 or step == last_step else None
-            idx = order[start : start + s.batch_size]
+            pending = probe.measure() if step % p.every == 0 or step == last_step else None
+            idx = order[start : start + t.batch_size]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x_train[idx]), y_train[idx])
             if not math.isfinite(loss.item()):
@@ -121,19 +117,9 @@ def train(model: MLP, data: Split, s: TrainSettings, sink: Sink, device: torch.d
             if pending is not None:
                 sink.layer_stats(step, probe.finish(pending))
             result.steps += 1
-        model.eval()
-        train_loss, train_score = evaluate(model, loss_fn, x_train, y_train)
-        val_loss, val_score = evaluate(model, loss_fn, x_val, y_val)
-        model.train()
-        result.epochs = epoch
-        result.final = {
-            "train/loss": train_loss,
-            f"train/{name}": train_score,
-            "val/loss": val_loss,
-            f"val/{name}": val_score,
-        }
+        result.epochs, result.final = epoch, _epoch_metrics(model, loss_fn, data, device)
         sink.epoch_metrics(epoch, result.steps, result.final)
-        if not all(map(math.isfinite, (train_loss, val_loss))):
+        if not all(math.isfinite(result.final[k]) for k in ("train/loss", "val/loss")):
             result.diverged, result.reason = True, f"loss turned non-finite in epoch {epoch}"
             return result
     return result

@@ -1,4 +1,4 @@
-"""Data access for reports: a tracking store -> tidy pandas frames, one query or table per run."""
+"""The read side's data access: a tracking store -> tidy pandas frames, one query or table per run."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ from mlflow.artifacts import download_artifacts
 from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
-from annlab.probes import STATS
+from annlab import record
+from annlab.record import ACTIVATION_PARAM_STATS, EPOCH_TABLE, LAYER_TABLE, NETWORK_TABLE, STATS, TASKS
 
-LAYER_TABLE = "layer_stats.parquet"
-EPOCH_TABLE = "epochs.parquet"
+# Options renamed since the first release, so that its runs group with today's.
+RENAMED = {"default": "pytorch", "seed_example": "tutorial_example"}
+DATASET_RENAMED = {
+    "classification": "make_classification",
+    "regression": "make_regression",
+    "seed_random": "tutorial_randn",
+}
 
 
 class StoreError(RuntimeError):
@@ -53,30 +59,36 @@ def _param(run: Run, key: str, default: str = "") -> str:
 
 
 def _row(run: Run, experiment: str) -> dict[str, object]:
+    """A run as one row. What ran comes from the record's tags; runs of the first release,
+    which lacked the activation and init tags, fall back to their params."""
     tags, metrics = run.data.tags, run.data.metrics
-    task = tags.get("annlab.task", "")
-    score_key = "val/r2" if task == "regression" else "val/acc"
-    non_uniform = tags.get("annlab.model", "mlp") != "mlp" or _param(run, "model.layers", "None") != "None"
+    task = tags.get(record.TASK, "")
+    model = RENAMED.get(tags.get(record.MODEL, "mlp"), tags.get(record.MODEL, "mlp"))
+    # A first-release per-layer run recorded the group defaults it ignored: its model's name says more.
+    legacy = model if model != "mlp" else None
+    init = _param(run, "init.name")
+    score = TASKS[task].score if task in TASKS else "acc"
     return {
         "run_id": run.info.run_id,
         "run_name": run.info.run_name,
         "experiment": experiment,
         "status": run.info.status,
-        "diverged": tags.get("diverged") == "true",
-        "reason": tags.get("annlab.diverged_reason") or tags.get("annlab.error", ""),
-        "activation": tags.get("annlab.model", "mixed") if non_uniform else _param(run, "activation.name"),
-        "init": tags.get("annlab.model", "mixed") if non_uniform else _param(run, "init.name"),
-        "depth": int(tags.get("annlab.depth") or _param(run, "model.depth", "-1")),
-        "width": int(_param(run, "model.width", "0")),
-        "dataset": _param(run, "dataset.name"),
+        "diverged": tags.get(record.DIVERGED) == "true",
+        "reason": tags.get(record.DIVERGED_REASON) or tags.get(record.ERROR, ""),
+        "model": model,
+        "activation": tags.get(record.ACTIVATION) or legacy or _param(run, "activation.name"),
+        "init": tags.get(record.INIT) or legacy or RENAMED.get(init, init),
+        "depth": int(tags.get(record.DEPTH) or _param(run, "model.depth", "-1")),
+        "width": int(_param(run, "model.width", "0").replace("None", "0")),
+        "dataset": DATASET_RENAMED.get(_param(run, "dataset.name"), _param(run, "dataset.name")),
         "seed": int(_param(run, "seed", "0")),
         "task": task,
-        "score_name": score_key.removeprefix("val/"),
-        "val_score": metrics.get(score_key, float("nan")),
+        "score_name": score,
+        "val_score": metrics.get(f"val/{score}", float("nan")),
         "val_loss": metrics.get("val/loss", float("nan")),
         "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
         "end_time": pd.to_datetime(run.info.end_time, unit="ms") if run.info.end_time else pd.NaT,
-        "code_version": tags.get("annlab.code_version", ""),
+        "code_version": tags.get(record.CODE_VERSION, ""),
         "artifact_uri": run.info.artifact_uri,
     }
 
@@ -110,10 +122,15 @@ def _artifact(artifact_uri: str, run_id: str, name: str, tracking_uri: str) -> P
     return Path(download_artifacts(run_id=run_id, artifact_path=name, tracking_uri=tracking_uri))
 
 
-def _tables(runs: pd.DataFrame, name: str, tracking_uri: str) -> pd.DataFrame:
+def _tables(runs: pd.DataFrame, name: str, tracking_uri: str, missing_ok: bool = False) -> pd.DataFrame:
     def read(row: tuple[str, str]) -> pd.DataFrame:
         run_id, artifact_uri = row
-        frame = pd.read_parquet(_artifact(artifact_uri, run_id, name, tracking_uri))
+        try:
+            frame = pd.read_parquet(_artifact(artifact_uri, run_id, name, tracking_uri))
+        except (FileNotFoundError, OSError):
+            if not missing_ok:
+                raise
+            return pd.DataFrame()
         frame.insert(0, "run_id", run_id)
         return frame
 
@@ -123,16 +140,10 @@ def _tables(runs: pd.DataFrame, name: str, tracking_uri: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def load_configs(runs: pd.DataFrame, tracking_uri: str) -> dict[str, dict]:
-    """Each run's resolved config (its config.yaml artifact), by run id."""
-    import yaml
-
-    def read(row: tuple[str, str]) -> tuple[str, dict]:
-        run_id, artifact_uri = row
-        return run_id, yaml.safe_load(_artifact(artifact_uri, run_id, "config.yaml", tracking_uri).read_text())
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(read, zip(runs.run_id, runs.artifact_uri, strict=True)))
+def load_text(runs: pd.DataFrame, name: str, tracking_uri: str) -> str:
+    """The text artifact `name` of the first of `runs`."""
+    run = runs.iloc[0]
+    return _artifact(run.artifact_uri, run.run_id, name, tracking_uri).read_text()
 
 
 def load_layers(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
@@ -140,9 +151,11 @@ def load_layers(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
     wide = _tables(runs, LAYER_TABLE, tracking_uri)
     if wide.empty:
         return pd.DataFrame(columns=["run_id", "step", "layer", "stat", "value"])
-    long = wide.melt(id_vars=["run_id", "step", "layer"], value_vars=list(STATS), var_name="stat")
+    names = [*STATS, *(c for c in ACTIVATION_PARAM_STATS if c in wide.columns)]
+    long = wide.melt(id_vars=["run_id", "step", "layer"], value_vars=names, var_name="stat")
+    long = long[~(long.stat.isin(ACTIVATION_PARAM_STATS) & long.value.isna())]  # layers that learn none
     long["run_id"] = long.run_id.astype("category")
-    long["stat"] = long.stat.astype(pd.CategoricalDtype(list(STATS)))
+    long["stat"] = long.stat.astype(pd.CategoricalDtype([*STATS, *ACTIVATION_PARAM_STATS]))
     return long
 
 
@@ -153,6 +166,12 @@ def load_epochs(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["run_id", "epoch", "metric", "value"])
     metrics = [c for c in wide.columns if c not in ("run_id", "epoch", "step")]
     return wide.melt(id_vars=["run_id", "epoch"], value_vars=metrics, var_name="metric")
+
+
+def load_networks(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
+    """The networks `runs` built, a row per run x linear layer (the record's network table);
+    runs recorded before that table existed have no rows."""
+    return _tables(runs, NETWORK_TABLE, tracking_uri, missing_ok=True)
 
 
 def load(uri: str, experiments: list[str] | None = None) -> Frames:

@@ -39,20 +39,17 @@ def _softmax(z: Tensor) -> Tensor:
     return torch.softmax(z, dim=-1)
 
 
-def _sigmoid(z: Tensor) -> Tensor:
-    return torch.sigmoid(z)
-
-
 def _identity(z: Tensor) -> Tensor:
     return z
 
 
-# The output layer follows the task (the seed's rule): binary -> sigmoid, multi-class ->
-# softmax, regression -> identity. The loss always takes the logits, for numerical stability.
+# The output activations by name; which one a model uses follows its task (annlab.record.TASKS:
+# binary -> sigmoid, multi-class -> softmax, regression -> identity, the seed's rule). The loss
+# always takes the logits, for numerical stability: these only give what a user sees.
 OUTPUT_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "binary": _sigmoid,
-    "multiclass": _softmax,
-    "regression": _identity,
+    "sigmoid": torch.sigmoid,
+    "softmax": _softmax,
+    "identity": _identity,
 }
 
 

@@ -9,33 +9,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from annlab.activations import SATURATED
-from annlab.model import MLP
+from annlab.net.activations import SATURATED
+from annlab.net.model import MLP
+from annlab.record import ACTIVATION_PARAM_STATS, STATS
 
-# The order of the rows of every stats tensor this module returns.
-STATS: tuple[str, ...] = (
-    "z_mean",
-    "z_std",
-    "a_mean",
-    "a_std",
-    "grad_z_norm",
-    "grad_a_norm",
-    "grad_w_norm",
-    "w_norm",
-    "update_ratio",
-    "saturated_frac",
-    "dead_frac",
-    "unit_cosine",
-)
 _UPDATE_RATIO = STATS.index("update_ratio")
-
-# What the output layer's a is called for the saturation rules: the task's output activation.
-OUTPUT_ACTIVATION_NAMES = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
-
-
-def layer_key(layer: int, stat: str) -> str:
-    """The MLflow metric key of `stat` at 1-based `layer`: `<stat>/layer_<LL>`."""
-    return f"{stat}/layer_{layer:02d}"
 
 
 def _lengths(values: Sequence[int]) -> Tensor:
@@ -142,8 +120,10 @@ class Probe:
         self._grads = torch.empty(len(x), 2 * self.n_units, dtype=torch.float64, device=x.device)
         self.widths = torch.tensor(widths, dtype=torch.float32)
         self.count = (columns * len(x)).float()
+        # Hidden activations that learn parameters (PReLU): their min / mean / max are extra rows.
+        self.learned = [(i, list(act.parameters())) for i, act in enumerate(model.acts) if list(act.parameters())]
         # Runs of consecutive layers whose activation has the same saturation rule: one op each.
-        names = [*model.activation_names, OUTPUT_ACTIVATION_NAMES[model.task]]
+        names = [*model.activation_names, model.output_activation_name]
         self.saturation: list[tuple[Callable[[Tensor], Tensor], slice, slice, Tensor]] = []
         for name, run in itertools.groupby(range(self.n_layers), key=names.__getitem__):
             first, last = (idx := list(run))[0], idx[-1] + 1
@@ -218,7 +198,18 @@ class Probe:
                 self.weights.unit_cosine(flat),
             ]
         )
+        if self.learned:
+            values = torch.cat([values, self._learned_stats(n)])
         return PendingStats(values, flat)
+
+    def _learned_stats(self, n: int) -> Tensor:
+        """[min, mean, max] of each hidden layer's learned activation parameters; NaN for a layer
+        whose activation learns none (and for the output layer)."""
+        out = torch.full((len(ACTIVATION_PARAM_STATS), n), float("nan"))
+        for i, params in self.learned:
+            flat = torch.cat([p.detach().reshape(-1) for p in params]).float().cpu()
+            out[:, i] = torch.stack([flat.min(), flat.mean(), flat.max()])
+        return out
 
     def finish(self, pending: PendingStats) -> Tensor:
         """Fill in update_ratio = ||W_after - W_before|| / ||W_before|| and return the stats."""

@@ -1,0 +1,115 @@
+"""Weight initialisations by name, as in the seed's nn.init calls: how each fills W, and Var(W_ij)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+Params = dict[str, Any]
+NAN = float("nan")
+
+
+def _lecun_normal(w: Tensor, gain: float = 1.0) -> Tensor:
+    # LeCun 1998: N(0, gain^2 / fan_in); kaiming with the linear gain is exactly that.
+    nn.init.kaiming_normal_(w, nonlinearity="linear")
+    return w.mul_(gain) if gain != 1.0 else w
+
+
+def _pytorch(w: Tensor) -> Tensor:
+    # nn.Linear.reset_parameters: kaiming_uniform with a=sqrt(5), i.e. U(-1/sqrt(fan_in), +).
+    return nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+
+
+def _kaiming_variance(p: Params, fan_in: int, fan_out: int) -> float:
+    gain = nn.init.calculate_gain(p.get("nonlinearity", "leaky_relu"), p.get("a", 0))
+    return gain**2 / (fan_in if p.get("mode", "fan_in") == "fan_in" else fan_out)
+
+
+def _normal_variance(p: Params, fan_in: int, fan_out: int) -> float:
+    return float(p.get("std", 1.0)) ** 2 if float(p.get("mean", 0.0)) == 0 else NAN
+
+
+def _uniform_variance(p: Params, fan_in: int, fan_out: int) -> float:
+    a, b = float(p.get("a", 0.0)), float(p.get("b", 1.0))
+    return (b - a) ** 2 / 12 if a == -b else NAN
+
+
+def _gain(p: Params) -> float:
+    return float(p.get("gain", 1.0)) ** 2
+
+
+@dataclass(frozen=True)
+class Init:
+    """A registry entry: `fill(w, **params)` draws W in place; `variance(params, fan_in, fan_out)`
+    is Var(W_ij) by the init's formula, NaN where W is not zero-mean random (zeros, ones,
+    constant, a uniform or normal with a non-zero mean): the mean-field theory needs it."""
+
+    fill: Callable[..., Tensor]
+    variance: Callable[[Params, int, int], float]
+
+
+def _no_variance(p: Params, fan_in: int, fan_out: int) -> float:
+    return NAN
+
+
+INITS: dict[str, Init] = {
+    "zeros": Init(nn.init.zeros_, _no_variance),
+    "ones": Init(nn.init.ones_, _no_variance),
+    "constant": Init(nn.init.constant_, _no_variance),
+    "uniform": Init(nn.init.uniform_, _uniform_variance),
+    "normal": Init(nn.init.normal_, _normal_variance),
+    "xavier_normal": Init(nn.init.xavier_normal_, lambda p, i, o: _gain(p) * 2 / (i + o)),
+    "xavier_uniform": Init(nn.init.xavier_uniform_, lambda p, i, o: _gain(p) * 2 / (i + o)),
+    "kaiming_normal": Init(nn.init.kaiming_normal_, _kaiming_variance),
+    "kaiming_uniform": Init(nn.init.kaiming_uniform_, _kaiming_variance),
+    "orthogonal": Init(nn.init.orthogonal_, lambda p, i, o: _gain(p) / max(i, o)),
+    "lecun_normal": Init(_lecun_normal, lambda p, i, o: _gain(p) / i),
+    "pytorch": Init(_pytorch, lambda p, i, o: 1 / (3 * i)),  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+}
+
+# The seed says "xavier" and "kaiming" and means the normal variants; "default" is the name the
+# first release gave PyTorch's own init (it is not annlab's default, which is kaiming).
+ALIASES: dict[str, str] = {"xavier": "xavier_normal", "kaiming": "kaiming_normal", "default": "pytorch"}
+
+INIT_NAMES: tuple[str, ...] = (*INITS, *ALIASES)
+
+
+def resolve_init(name: str) -> str:
+    """The registry name behind `name` (aliases resolved); ValueError if unknown."""
+    resolved = ALIASES.get(name, name)
+    if resolved not in INITS:
+        raise ValueError(f"init={name!r} is unknown; allowed: {', '.join(INIT_NAMES)}")
+    return resolved
+
+
+def weight_variance(name: str, params: Params | None, fan_in: int, fan_out: int) -> float:
+    """Var(W_ij) of init `name` for a layer of `fan_in` inputs and `fan_out` units (NaN: not random)."""
+    return INITS[resolve_init(name)].variance(params or {}, fan_in, fan_out)
+
+
+def bias_variance(bias: float | str, fan_in: int) -> float:
+    """sigma_b^2: PyTorch's default bias is U(-1/sqrt(fan_in), +); a constant b adds b^2."""
+    return 1 / (3 * fan_in) if bias == "default" else float(bias) ** 2
+
+
+def init_linear(layer: nn.Linear, name: str, params: Params | None = None, bias: float | str = 0.0) -> None:
+    """Initialise `layer` in place: weight by the init `name`, bias to the constant `bias`.
+
+    `layer` must be freshly constructed: `name="pytorch"` keeps the weight it was made with.
+    `bias="default"` keeps PyTorch's own bias init (U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+    """
+    resolved = resolve_init(name)
+    # A fresh nn.Linear already holds PyTorch's default init: drawing it again would waste
+    # random numbers and make the seed's `nn.Linear(2, 2)` differ from annlab's under one seed.
+    if resolved != "pytorch" or params:
+        try:
+            INITS[resolved].fill(layer.weight, **(params or {}))
+        except TypeError as err:
+            raise ValueError(f"init={name!r}: bad params {params}: {err}") from None
+    if layer.bias is None or bias == "default":
+        return
+    nn.init.constant_(layer.bias, float(bias))

@@ -1,0 +1,1 @@
+"""The read side: the tracking store -> tidy frames -> analysis -> figures -> report PDFs; no training code."""

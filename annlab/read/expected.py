@@ -1,0 +1,63 @@
+"""What the mean-field theory expects of the networks runs recorded (no dataset or model is built)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from annlab.net.theory import LayerPrior, Prediction, prediction_for
+
+
+def priors(network: pd.DataFrame) -> tuple[list[LayerPrior], float]:
+    """One run's network table as the theory sees it, and the input second moment it starts from."""
+    rows = network.sort_values("layer")
+    last = int(rows.layer.max())
+    layers = [
+        LayerPrior(
+            float(r.sigma_w2),
+            float(r.sigma_b2),
+            None if int(r.layer) == last else str(r.activation),
+            None if int(r.layer) == last else json.loads(r.activation_params),
+        )
+        for r in rows.itertuples()
+    ]
+    return layers, float(rows.input_second_moment.iloc[0])
+
+
+def predictions(networks: pd.DataFrame) -> dict[str, Prediction]:
+    """The prediction for each run in `networks` (its `load_networks` rows), by run id."""
+    out = {}
+    for run_id, network in networks.groupby("run_id", observed=True):
+        layers, moment = priors(network)
+        out[str(run_id)] = prediction_for(layers, moment)
+    return out
+
+
+def log10_ratios(networks: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The predicted log10 first/output grad_z_norm ratio per grid cell (`keys`), from one run of
+    each cell (seeds share a prediction); NaN where an init has no mean-field description."""
+    first = runs.drop_duplicates(keys).set_index("run_id")
+    found = predictions(networks[networks.run_id.isin(first.index)])
+    rows = [
+        {**{k: first.loc[run_id, k] for k in keys}, "predicted": p.log10_first_over_last} for run_id, p in found.items()
+    ]
+    return pd.DataFrame(rows, columns=[*keys, "predicted"])
+
+
+def profiles(networks: pd.DataFrame, at_init: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The predicted ||dL/dz|| per layer for each grid cell at step 0, anchored at the measured
+    output layer of the cell (`at_init`: the gradient-flow aggregate)."""
+    cells = runs.drop_duplicates(keys).set_index("run_id")
+    rows = []
+    for run_id, prediction in predictions(networks[networks.run_id.isin(cells.index)]).items():
+        cell = cells.loc[run_id]
+        match = at_init[np.logical_and.reduce([at_init[k] == cell[k] for k in keys])]
+        output = match[match.layer == int(cell.depth) + 1]["mean"]
+        if output.empty or not all(map(math.isfinite, prediction.chi)):
+            continue
+        for layer, value in enumerate(prediction.grad_profile(float(output.iloc[0])), start=1):
+            rows.append({**{k: cell[k] for k in keys}, "layer": layer, "predicted": value})
+    return pd.DataFrame(rows)

@@ -1,0 +1,216 @@
+"""The report's figure pages: each is an analysis of the frames (pure) drawn by a figure function."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from annlab.read import analysis, expected, figures
+from annlab.read.store import Frames, load_networks
+
+MAX_DEPTH_PANELS = 4
+Built = tuple[list[Figure], str]  # the pages drawn, or none and the reason
+
+
+@dataclass
+class Options:
+    threshold: float = 1e-2
+
+
+def _panel(frame: pd.DataFrame, *columns: str) -> pd.Series:
+    """A facet label per row, e.g. "init=xavier, depth=3", in sorted order of the columns."""
+    return frame[list(columns)].astype(str).apply(lambda r: ", ".join(f"{c}={r[c]}" for c in columns), axis=1)
+
+
+def _sorted_panels(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    return frame.sort_values(list(columns)).assign(panel=lambda d: _panel(d, *columns))
+
+
+def gradient_flow_page(agg: pd.DataFrame, when: str, theory: pd.DataFrame) -> Figure:
+    """grad_z_norm per layer (input side left, log y), a line per activation, a panel per init x
+    depth (at most MAX_DEPTH_PANELS depths, spread over the grid); the mean-field prediction
+    dashed in the same colour where given."""
+    depths = figures.spread([int(d) for d in agg.depth.unique()], MAX_DEPTH_PANELS)
+    shown = agg[agg.depth.isin(depths)]
+    dashed = "; dashed: mean-field prediction" if not theory.empty else ""
+    note = (
+        "" if len(depths) == agg.depth.nunique() else f"; depths {', '.join(map(str, depths))} of {agg.depth.nunique()}"
+    )
+    colours = figures.palette(agg.activation)
+    grid = figures.lines(
+        _sorted_panels(shown, "init", "depth"),
+        x="layer",
+        hue="activation",
+        panel="panel",
+        title=f"Gradient flow at {when}: ||dL/dz|| per layer (geometric mean over seeds, 95% interval{dashed}{note})",
+        labels=("layer (1 = input side; the last is the output layer)", "||dL/dz|| over the probe batch (log scale)"),
+        domain=figures.POSITIVE,
+        log=True,
+        colours=colours,
+    )
+    if not theory.empty:
+        panels = _panel(theory, "init", "depth")
+
+        def draw(panel: str, ax: object) -> None:
+            for activation, part in theory[panels == panel].groupby("activation"):
+                part = part.groupby("layer", as_index=False).predicted.mean()
+                ax.plot(part.layer, part.predicted, linestyle="--", linewidth=1.6, color=colours[activation])  # type: ignore[attr-defined]
+
+        figures.annotate(grid, draw)
+    return grid.figure
+
+
+def _gradient_flow(f: Frames, o: Options) -> Built:
+    if f.layers.empty:
+        return [], "no per-layer stats in the finished runs"
+    at_init = analysis.gradient_flow(f.layers, f.usable, "first")
+    networks = load_networks(f.usable.drop_duplicates(analysis.KEYS), f.uri) if f.uri else pd.DataFrame()
+    theory = expected.profiles(networks, at_init, f.usable, analysis.KEYS) if not networks.empty else pd.DataFrame()
+    at_end = analysis.gradient_flow(f.layers, f.usable, "last")
+    return [
+        gradient_flow_page(at_init, "step 0 (initialisation)", theory),
+        gradient_flow_page(at_end, "the end of training", pd.DataFrame()),
+    ], ""
+
+
+def vanishing_page(agg: pd.DataFrame, crossings: pd.DataFrame, threshold: float) -> Figure:
+    """First-layer / output-layer grad_z_norm ratio at step 0 against depth, a panel per init,
+    with the threshold and each curve's (interpolated) crossing depth written on the panel."""
+    scaled = agg.assign(**{c: 10 ** agg[c] for c in ("mean", "lo", "hi")})
+    colours = figures.palette(agg.activation)
+    grid = figures.lines(
+        _sorted_panels(scaled, "init"),
+        x="depth",
+        hue="activation",
+        panel="panel",
+        title=f"Vanishing depth: first / output layer ||dL/dz|| at step 0 (threshold {threshold:g})",
+        labels=("depth (hidden layers)", "ratio (log scale)"),
+        domain=figures.POSITIVE,
+        log=True,
+        colours=colours,
+    )
+
+    def draw(panel: str, ax: object) -> None:
+        init = panel.removeprefix("init=")
+        notes = []
+        for row in crossings[crossings.init == init].itertuples():
+            depth = row.crossing_depth
+            notes.append(f"{row.activation}: " + ("never" if math.isnan(depth) else f"depth {depth:.1f}"))
+            if not math.isnan(depth):
+                ax.plot([depth], [threshold], marker="x", color=colours[row.activation], markersize=9, mew=2)  # type: ignore[attr-defined]
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1)  # type: ignore[attr-defined]
+        ax.text(
+            0.02,
+            0.02,
+            "crosses the threshold at (interpolated)\n" + "\n".join(notes),
+            transform=ax.transAxes,  # type: ignore[attr-defined]
+            fontsize=7,
+            va="bottom",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )
+
+    figures.annotate(grid, draw)
+    return grid.figure
+
+
+def _vanishing(f: Frames, o: Options) -> Built:
+    if f.layers.empty:
+        return [], "no per-layer stats in the finished runs"
+    agg = analysis.vanishing_depth(analysis.vanishing_ratios(f.layers, f.usable))
+    if agg.depth.nunique() < 2:
+        return [], f"needs runs at 2 or more depths (has {sorted(agg.depth.unique().tolist())})"
+    return [vanishing_page(agg, analysis.crossing_depths(agg, o.threshold), o.threshold)], ""
+
+
+def _outcomes(f: Frames, o: Options) -> Built:
+    scores = analysis.outcomes(f.usable)
+    if scores.empty:
+        return [], "no final validation scores"
+    name = "/".join(sorted(scores.score_name.unique()))
+    # Accuracy lies in [0, 1]; R^2 is at most 1 (and unbounded below): the colour scale says so.
+    low = min(0.0, float(scores["mean"].min())) if name != "acc" else 0.0
+    page = figures.heatmaps(
+        _sorted_panels(scores, "dataset", "depth"),
+        panel="panel",
+        index="activation",
+        columns="init",
+        title=f"Outcomes: final validation {name} (mean over seeds)",
+        vmin=low,
+        vmax=1.0,
+    )
+    return [page], ""
+
+
+def _curves(f: Frames, o: Options) -> Built:
+    if f.epochs.empty or not (f.epochs.metric == "val/loss").any():
+        return [], "no per-epoch validation loss"
+    agg = analysis.curves(f.epochs, f.usable)
+    pooled = agg.groupby(["init", "depth", "activation", "epoch"], as_index=False).agg(
+        mean=("mean", "mean"), lo=("lo", "mean"), hi=("hi", "mean"), n=("n", "min")
+    )
+    log = bool((pooled["mean"] > 0).all() and pooled["mean"].max() / max(pooled["mean"].min(), 1e-12) > 100)
+    grid = figures.lines(
+        _sorted_panels(pooled, "init", "depth"),
+        x="epoch",
+        hue="activation",
+        panel="panel",
+        title="Training curves: val/loss over epochs (mean over seeds, 95% interval; epoch 0 = initialisation)",
+        labels=("epoch", "val/loss" + (" (log scale)" if log else "")),
+        domain=figures.POSITIVE,
+        log=log,
+    )
+    return [grid.figure], ""
+
+
+def _per_layer_over_training(agg: pd.DataFrame, title: str, ylabel: str, domain: tuple[float, float]) -> Figure:
+    pooled = agg.groupby(["panel", "layer", "step"], as_index=False).agg(
+        mean=("mean", "mean"), lo=("lo", "mean"), hi=("hi", "mean"), n=("n", "min")
+    )
+    pooled["layer"] = pooled.layer.astype(int)
+    grid = figures.lines(
+        pooled,
+        x="step",
+        hue="layer",
+        panel="panel",
+        title=title,
+        labels=("optimiser step", ylabel),
+        domain=domain,
+        colours=figures.palette(pooled.layer, "viridis"),
+        legend="hidden layer",
+    )
+    for ax in grid.axes.flat:
+        ax.set_ylim(domain[0] - 0.02, domain[1] + 0.02)
+    return grid.figure
+
+
+def _health(f: Frames, o: Options) -> Built:
+    agg = analysis.activation_health(f.layers, f.usable) if not f.layers.empty else pd.DataFrame()
+    if agg.empty:
+        return [], "no runs with a bounded (sigmoid, tanh) or ReLU-family activation and hidden layers"
+    what = agg.stat.map({"saturated_frac": "saturated", "dead_frac": "dead"})
+    framed = agg.assign(panel=agg.activation + " + " + agg.init + ": " + what)
+    title = "Activation health: saturated units (sigmoid, tanh) and dead units (ReLU family)"
+    return [_per_layer_over_training(framed, title, "share of units", figures.SHARE)], ""
+
+
+def _symmetry(f: Frames, o: Options) -> Built:
+    agg = analysis.symmetry(f.layers, f.usable) if not f.layers.empty else pd.DataFrame()
+    if agg.empty:
+        return [], "no hidden layers to measure"
+    title = "Symmetry: mean pairwise cosine of a layer's weight rows (1.0 = never broken)"
+    return [_per_layer_over_training(_sorted_panels(agg, "init"), title, "unit_cosine", figures.COSINE)], ""
+
+
+# The report's figures in page order: key -> (title, builder).
+FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
+    "gradient_flow": ("Gradient flow per layer (step 0 and end)", _gradient_flow),
+    "vanishing_depth": ("Vanishing depth", _vanishing),
+    "outcomes": ("Outcome heatmaps", _outcomes),
+    "training_curves": ("Training curves", _curves),
+    "activation_health": ("Activation health", _health),
+    "symmetry": ("Symmetry", _symmetry),
+}

@@ -1,0 +1,29 @@
+"""The studies of experiments/, one module each: its finding, its thresholds and its check."""
+
+from __future__ import annotations
+
+from annlab.studies import (
+    dead_relu,
+    deep_relu_he2015,
+    init_matching,
+    output_layers,
+    saturation_glorot2010,
+    seed_example,
+    symmetry_breaking,
+    vanishing_gradients,
+)
+from annlab.studies.common import Study
+
+STUDIES: dict[str, Study] = {
+    module.STUDY.name: module.STUDY
+    for module in (
+        vanishing_gradients,
+        symmetry_breaking,
+        dead_relu,
+        init_matching,
+        deep_relu_he2015,
+        saturation_glorot2010,
+        output_layers,
+        seed_example,
+    )
+}

@@ -1,0 +1,83 @@
+"""What every study check shares: the verdict it prints, missing data, and per-layer selections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from annlab.read import analysis
+from annlab.read.store import Frames
+
+
+@dataclass
+class Verdict:
+    """The rows a check prints: what, measured, expected, and whether it holds."""
+
+    rows: list[tuple[str, str, str, bool]] = field(default_factory=list)
+
+    def add(self, what: str, measured: str, expected: str, ok: bool) -> None:
+        self.rows.append((what, measured, expected, bool(ok)))
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.rows) and all(ok for *_, ok in self.rows)
+
+    def table(self) -> str:
+        w = max((len(r[0]) for r in self.rows), default=4)
+        m = max((len(r[1]) for r in self.rows), default=8)
+        lines = [f"{'':4}{'what':<{w}}  {'measured':<{m}}  expected"]
+        lines += [f"{'ok' if ok else 'NO':<4}{a:<{w}}  {b:<{m}}  {c}" for a, b, c, ok in self.rows]
+        return "\n".join(lines)
+
+
+class MissingData(RuntimeError):
+    """The study's runs are not in the store (or lack what the check needs)."""
+
+
+def hidden(frames: Frames, stat: str) -> pd.DataFrame:
+    """`stat` rows of the hidden layers of usable runs, with the runs' grid columns."""
+    runs = frames.usable
+    rows = frames.layers[frames.layers.stat == stat]
+    rows = analysis.with_runs(rows, runs)
+    return rows[rows.layer <= rows.depth]
+
+
+def need(frames: Frames, **values: Sequence[object]) -> None:
+    runs = frames.usable
+    for col, wanted in values.items():
+        missing = sorted(set(wanted) - set(runs[col]), key=str)
+        if missing:
+            raise MissingData(f"no finished runs with {col} = {', '.join(map(str, missing))}")
+
+
+def hidden_span(frames: Frames, stat: str, column: str, last_over_first: bool) -> pd.DataFrame:
+    """Per run at step 0: log2 of `stat` at the last hidden layer over the first (or the
+    inverse), in a column named `column`, with the runs' grid columns."""
+    rows = hidden(frames, stat)
+    rows = rows[rows.step == rows.groupby("run_id").step.transform("min")]
+    first = rows[rows.layer == 1].set_index("run_id").value
+    last = rows[rows.layer == rows.depth].set_index("run_id").value
+    ratio = np.log2(last / first if last_over_first else first / last)
+    return analysis.with_runs(ratio.rename(column).reset_index(), frames.usable)
+
+
+def std_ratio(frames: Frames) -> pd.DataFrame:
+    """log2 of the last hidden layer's a_std over the first's (forward signal)."""
+    return hidden_span(frames, "a_std", "log2_ratio", last_over_first=True)
+
+
+def grad_ratio(frames: Frames) -> pd.DataFrame:
+    """log2 of the first hidden layer's grad_z_norm over the last's (backward signal)."""
+    return hidden_span(frames, "grad_z_norm", "log2_grad", last_over_first=False)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study: its finding in one sentence (the CLI and the README say it) and its check."""
+
+    name: str
+    finding: str
+    check: Callable[[Frames], Verdict]

@@ -1,0 +1,71 @@
+"""A job's identity, what `resume` matches on: stable across renames and new keys of the config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from annlab.config import RunConfig
+
+# Names renamed since the first release, back to the names old runs' identities were made from.
+LEGACY_NAMES = {
+    "init": {"pytorch": "default"},
+    "dataset": {
+        "tutorial_randn": "seed_random",
+        "make_classification": "classification",
+        "make_regression": "regression",
+    },
+    "model": {"tutorial_example": "seed_example"},
+}
+# Keys added since then, at the value that reproduces what ran before they existed: left out of
+# the identity at that value, so that a sweep started before them resumes after them.
+NEW_KEYS_AT_OLD_BEHAVIOUR: dict[tuple[str, ...], Any] = {
+    ("dataset", "standardize"): True,
+    ("probe", "batch"): "fixed",
+}
+# What the identity never holds: where a run is logged, how it is resumed, how many threads it used.
+NOT_IDENTITY = ("tracking", "resume", "threads")
+# The first release composed a per-layer model with the group defaults it ignored.
+_OLD_GROUP_DEFAULTS = {
+    "activation": {"name": "relu", "params": {}},
+    "init": {"bias": 0.0, "name": "kaiming", "params": {"a": 0.0, "mode": "fan_in", "nonlinearity": "relu"}},
+}
+
+
+def identity(cfg: RunConfig) -> dict[str, Any]:
+    """The config as the first release's schema dumped it, less what is not identity."""
+    data = cfg.model_dump(mode="json", exclude=set(NOT_IDENTITY))
+    for path, value in NEW_KEYS_AT_OLD_BEHAVIOUR.items():
+        *parents, leaf = path
+        node = data
+        for key in parents:
+            node = node.get(key) or {}
+        if node.get(leaf, value) == value:
+            node.pop(leaf, None)
+    _legacy_names(data)
+    model = data["model"]
+    if model.get("layers") is not None:  # a per-layer model: the old shape carried depth, width and group defaults
+        data.update({k: data.get(k) or v for k, v in _OLD_GROUP_DEFAULTS.items()})
+        model.update(depth=len(model["layers"]), width=model["layers"][0]["width"] if model["layers"] else 0)
+    else:
+        model.update({k: None for k in ("layers", "output_init", "in_features", "task")})
+    return data
+
+
+def _legacy_names(data: dict[str, Any]) -> None:
+    for group, renames in LEGACY_NAMES.items():
+        node = data.get(group)
+        if isinstance(node, dict) and node.get("name") in renames:
+            node["name"] = renames[node["name"]]
+    model = data["model"]
+    for layer in model.get("layers") or []:
+        layer["init"]["name"] = LEGACY_NAMES["init"].get(layer["init"]["name"], layer["init"]["name"])
+    out = model.get("output_init")
+    if out:
+        out["name"] = LEGACY_NAMES["init"].get(out["name"], out["name"])
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """What identifies a job's result (tag annlab.config_hash)."""
+    return hashlib.sha256(json.dumps(identity(cfg), sort_keys=True).encode()).hexdigest()[:20]
