@@ -18,6 +18,7 @@ def runs_frame(rows: list[tuple[str, str, str, int, int]]) -> pd.DataFrame:
         [
             {
                 "run_id": r,
+                "model": "mlp",
                 "activation": a,
                 "init": i,
                 "depth": d,
@@ -113,10 +114,10 @@ def test_health_and_symmetry_keep_hidden_layers_and_the_right_family() -> None:
         + layer_rows("r2", "dead_frac", {0: [0.0, 0.0, 0.0]})
         + layer_rows("r2", "unit_cosine", {0: [1.0, 1.0, 0.2]})
     )
-    health = analysis.activation_health(layers, runs)
-    assert set(zip(health.stat, health.activation, strict=True)) == {
-        ("dead_frac", "relu"),
-        ("saturated_frac", "tanh"),
+    health = analysis.activation_health(layers, runs, analysis.layer_activations(runs, pd.DataFrame()))
+    assert set(zip(health.stat, health.panel, strict=True)) == {
+        ("dead_frac", "relu + kaiming: dead"),
+        ("saturated_frac", "tanh + zeros: saturated"),
     }
     assert health.layer.max() == 2  # the output layer (3) is the task's, not the hidden activation's
     sym = analysis.symmetry(layers, runs)
@@ -149,3 +150,19 @@ def test_outcomes_and_findings_and_counts() -> None:
     lines = analysis.findings(crossings, scores, pd.DataFrame(), 1e-2)
     assert lines[0].startswith("sigmoid + xavier: the first/output gradient ratio falls below 0.01 at depth 3.4")
     assert "0.850 with relu + kaiming" in lines[1]
+
+
+def test_a_per_layer_model_shows_its_sigmoid_layer_as_saturation_and_its_relu_layer_as_death() -> None:
+    """The tutorial's network: layer 1 sigmoid, layer 2 relu (from its recorded network table)."""
+    runs = runs_frame([("t1", "sigmoid,relu", "xavier_normal,kaiming_normal", 2, 0)]).assign(model="tutorial_example")
+    networks = pd.DataFrame({"run_id": "t1", "layer": [1, 2, 3], "activation": ["sigmoid", "relu", "softmax"]})
+    layers = pd.DataFrame(
+        layer_rows("t1", "saturated_frac", {0: [0.25, 0.0, 0.9]}) + layer_rows("t1", "dead_frac", {0: [0.0, 0.5, 0.0]})
+    )
+    acts = analysis.layer_activations(runs, networks)
+    assert acts.layer_activation.tolist() == ["sigmoid", "relu"]  # the output layer is the task's
+    health = analysis.activation_health(layers, runs, acts).set_index("stat")
+    assert health.loc["saturated_frac", "panel"] == "tutorial_example: saturated (sigmoid layers)"
+    assert health.loc["saturated_frac", "layer"] == 1 and health.loc["saturated_frac", "mean"] == 0.25
+    assert health.loc["dead_frac", "panel"] == "tutorial_example: dead (relu layers)"
+    assert health.loc["dead_frac", "layer"] == 2 and health.loc["dead_frac", "mean"] == 0.5

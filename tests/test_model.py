@@ -97,3 +97,14 @@ def test_prelu_owns_a_learnable_parameter_per_layer(config: Callable[..., RunCon
     _, model, _ = prepare(config("activation=prelu", "model.depth=2"))
     rows = param_summary(model, (5, 2)).rows
     assert [r.layer for r in rows] == ["Linear-1", "PReLU-1", "Linear-2", "PReLU-2", "Linear-3"]
+
+
+def test_a_single_job_prints_the_summary_and_the_named_parameters(tmp_path: Path, cli: Callable) -> None:
+    """As the tutorial's train() does: the torchsummary block, then `name parameter` per line."""
+    proc = cli(["model=tutorial_example", "trainer.epochs=1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    golden = (Path(__file__).parent / "golden" / "tutorial_summary.txt").read_text()
+    assert golden in proc.stdout
+    for name in ("linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias", "out.weight", "out.bias"):
+        assert f"\n{name} Parameter containing:\ntensor(" in proc.stdout
+    assert proc.stdout.index("Estimated Total Size") < proc.stdout.index("linear1.weight Parameter containing")

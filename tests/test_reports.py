@@ -137,3 +137,66 @@ def test_empty_or_missing_store_says_so_and_fails(tmp_path: Path, capsys: pytest
     assert "no runs in experiment(s) nothing" in capsys.readouterr().err
     assert main(["--uri", uri, "-e", "typo", "--out", str(tmp_path)]) == 1
     assert "no experiment named typo" in capsys.readouterr().err
+
+
+def figure_problems(fig: object) -> list[str]:
+    """Empty facets and overlapping tick labels of a drawn page."""
+    from matplotlib.figure import Figure
+
+    assert isinstance(fig, Figure)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    problems = []
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>" or not ax.get_title():
+            continue
+        if not (ax.lines or ax.collections or ax.images):
+            problems.append(f"empty facet {ax.get_title()!r}")
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+        for a, b in itertools.pairwise(boxes):
+            if a.overlaps(b):
+                problems.append(f"overlapping x tick labels in {ax.get_title()!r}")
+                break
+    return problems
+
+
+@pytest.fixture(scope="module")
+def per_layer_store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict]) -> str:
+    """The tutorial's network (a sigmoid and a relu layer) at two seeds, beside a uniform model."""
+    from annlab.config import parse_config
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('per_layer') / 'mlflow.db'}"
+    for overrides in (["model=tutorial_example", "seed=0"], ["model=tutorial_example", "seed=1"], ["activation=tanh"]):
+        cfg = parse_config(composed([*overrides, "trainer.epochs=3", "probe.every=5", "tracking.experiment=mixed"]))
+        run_job(cfg, uri=uri)
+    return uri
+
+
+def test_a_per_layer_model_is_grouped_and_labelled_by_what_it_contains(per_layer_store: str, tmp_path: Path) -> None:
+    from annlab.read.pages import FIGURES, Options
+    from annlab.read.store import load
+
+    frames = load(per_layer_store, ["mixed"])
+    health, why = FIGURES["activation_health"][1](frames, Options())
+    assert health, why
+    titles = {ax.get_title() for ax in health[0].axes}
+    assert {"tutorial_example: saturated (sigmoid layers)", "tutorial_example: dead (relu layers)"} <= titles
+    for key, (_, build) in FIGURES.items():
+        pages, why = build(frames, Options())
+        for page in pages:
+            assert figure_problems(page) == [], key
+    assert main(["--uri", per_layer_store, "--out", str(tmp_path)]) == 0
+    summary = PdfReader(tmp_path / "mixed.pdf").pages[0].extract_text().replace("\n", " ")
+    assert "model: mlp, tutorial_example" in summary
+    assert "activation: sigmoid,relu, tanh" in summary and "init: kaiming, xavier_normal,kaiming_normal" in summary
+
+
+def test_every_page_of_the_demo_report_has_no_empty_facet_or_overlapping_ticks(store: str) -> None:
+    from annlab.read.pages import FIGURES, Options
+    from annlab.read.store import load
+
+    frames = load(store, ["demo"])
+    for key, (_, build) in FIGURES.items():
+        pages, _ = build(frames, Options())
+        for page in pages:
+            assert figure_problems(page) == [], key

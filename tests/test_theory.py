@@ -89,3 +89,24 @@ def test_prediction_matches_a_monte_carlo_network(activation: str, init: str, pa
     var = weight_variance(init, params, width, width)
     priors = [LayerPrior(var * width, 0.0, activation)] * depth + [LayerPrior(var * width, 0.0)]
     assert measured == pytest.approx(predict(priors).log10_first_over_last, abs=0.15)
+
+
+def test_the_recorded_network_carries_the_real_input_scale(config, store: str) -> None:
+    """dataset.standardize=false: the theory starts its length map at the raw features' second
+    moment, as recorded in network.parquet, not at 1."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from annlab.read.expected import priors
+    from annlab.train.job import run_job
+
+    result = run_job(
+        config("dataset=wine", "dataset.standardize=false", "activation=tanh", "init=xavier", "trainer.epochs=1"),
+        uri=store,
+    )
+    path = MlflowClient(store).download_artifacts(result.run_id, "network.parquet")
+    layers, moment = priors(pd.read_parquet(path))
+    assert moment > 1000  # wine's proline is in the hundreds
+    prediction = predict(layers, moment)
+    assert prediction.q[0] == pytest.approx(layers[0].sigma_w2 * moment + layers[0].sigma_b2)
+    assert prediction.q[0] > 100 * predict(layers, 1.0).q[0]

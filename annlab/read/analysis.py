@@ -128,17 +128,51 @@ def hidden_only(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return layers[layers.layer <= layers.run_id.map(runs.set_index("run_id").depth).astype(int)]
 
 
-def activation_health(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """saturated_frac of bounded activations and dead_frac of the ReLU family, per layer over
-    training; hidden layers only (the output layer's activation is the task's)."""
-    hidden = hidden_only(layers, runs)
+def layer_activations(runs: pd.DataFrame, networks: pd.DataFrame) -> pd.DataFrame:
+    """The activation of every hidden layer of `runs` (run_id, layer, layer_activation): a uniform
+    model's is its run's; a per-layer model's comes from its recorded network (`networks`)."""
+    uniform = runs[runs.model == "mlp"]
+    rows = [
+        (r, layer, a)
+        for r, d, a in zip(uniform.run_id, uniform.depth, uniform.activation, strict=True)
+        for layer in range(1, int(d) + 1)
+    ]
+    frame = pd.DataFrame(rows, columns=["run_id", "layer", "layer_activation"])
+    if not networks.empty:
+        per_layer = networks[networks.run_id.isin(set(runs.run_id) - set(uniform.run_id))]
+        depth = per_layer.run_id.map(runs.set_index("run_id").depth)
+        hidden = per_layer[per_layer.layer <= depth][["run_id", "layer", "activation"]]
+        frame = pd.concat([frame, hidden.rename(columns={"activation": "layer_activation"})], ignore_index=True)
+    return frame
+
+
+def _health_panel(runs: pd.DataFrame) -> pd.Series:
+    """What a health panel shows: `activation + init` for a uniform model, the model's name for
+    a per-layer one (its layers' activations differ)."""
+    per_layer = runs.model != "mlp"
+    return (runs.activation + " + " + runs.init).where(~per_layer, runs.model)
+
+
+def activation_health(layers: pd.DataFrame, runs: pd.DataFrame, layer_acts: pd.DataFrame) -> pd.DataFrame:
+    """saturated_frac of the layers with a bounded activation and dead_frac of the ReLU family's,
+    per layer over training, a panel per model (see `_health_panel`); hidden layers only (the
+    output layer's activation is the task's). A per-layer model with a sigmoid and a relu layer
+    shows up in both."""
+    hidden = hidden_only(layers, runs).merge(layer_acts, on=["run_id", "layer"])
+    runs = runs.assign(group=_health_panel(runs))
     parts = []
-    for stat, family in (("saturated_frac", BOUNDED), ("dead_frac", RELU_FAMILY)):
-        subset = runs[runs.activation.isin(family)]
-        if len(subset):
-            part = over_training(hidden, subset, stat, ["activation", "init"])
-            part.insert(0, "stat", stat)
-            parts.append(part)
+    for stat, family, what in (("saturated_frac", BOUNDED, "saturated"), ("dead_frac", RELU_FAMILY, "dead")):
+        rows = hidden[(hidden.stat == stat) & hidden.layer_activation.isin(family)]
+        if rows.empty:
+            continue
+        part = mean_ci(with_runs(rows, runs, ["group"]), ["group", "layer", "step"])
+        kinds = rows.merge(runs[["run_id", "group", "model"]], on="run_id").groupby("group")
+        label = {
+            g: f"{g}: {what}"
+            + ("" if (k.model == "mlp").all() else f" ({', '.join(sorted(set(k.layer_activation)))} layers)")
+            for g, k in kinds
+        }
+        parts.append(part.assign(stat=stat, panel=part.group.map(label)))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -188,11 +188,14 @@ def _per_layer_over_training(agg: pd.DataFrame, title: str, ylabel: str, domain:
 
 
 def _health(f: Frames, o: Options) -> Built:
-    agg = analysis.activation_health(f.layers, f.usable) if not f.layers.empty else pd.DataFrame()
+    agg = pd.DataFrame()
+    if not f.layers.empty:
+        per_layer = f.usable[f.usable.model != "mlp"]
+        networks = load_networks(per_layer, f.uri) if len(per_layer) and f.uri else pd.DataFrame()
+        agg = analysis.activation_health(f.layers, f.usable, analysis.layer_activations(f.usable, networks))
     if agg.empty:
-        return [], "no runs with a bounded (sigmoid, tanh) or ReLU-family activation and hidden layers"
-    what = agg.stat.map({"saturated_frac": "saturated", "dead_frac": "dead"})
-    framed = agg.assign(panel=agg.activation + " + " + agg.init + ": " + what)
+        return [], "no hidden layer with a bounded (sigmoid, tanh) or ReLU-family activation"
+    framed = agg.sort_values(["panel", "layer", "step"])
     title = "Activation health: saturated units (sigmoid, tanh) and dead units (ReLU family)"
     return [_per_layer_over_training(framed, title, "share of units", figures.SHARE)], ""
 
