@@ -37,6 +37,8 @@ FORMULAS = {
     "gelu": (lambda z: z * PHI(z), lambda z: PHI(z) + z * PDF(z)),
     "silu": (lambda z: z * SIG(z), lambda z: SIG(z) * (1 + z * (1 - SIG(z)))),
     "softplus": (lambda z: torch.log1p(torch.exp(z)), SIG),
+    # Glorot and Bengio 2010: z / (1 + |z|), derivative 1 / (1 + |z|)^2
+    "softsign": (lambda z: z / (1 + z.abs()), lambda z: 1 / (1 + z.abs()) ** 2),
     "identity": (lambda z: z, lambda z: torch.ones_like(z)),
 }
 

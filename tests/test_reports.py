@@ -200,3 +200,37 @@ def test_every_page_of_the_demo_report_has_no_empty_facet_or_overlapping_ticks(s
         pages, _ = build(frames, Options())
         for page in pages:
             assert figure_problems(page) == [], key
+
+
+def test_the_gain_map_page_overlays_measured_runs_on_the_prediction(
+    tmp_path: Path, composed: Callable[..., dict]
+) -> None:
+    from annlab.config import parse_config
+    from annlab.read import analysis
+    from annlab.read.pages import FIGURES, Options
+    from annlab.read.store import load, load_networks
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for act, init in itertools.product(("sigmoid", "tanh"), ("xavier", "critical")):
+        overrides = [
+            f"activation={act}",
+            f"init={init}",
+            "model.depth=12",
+            "model.width=128",
+            "trainer.epochs=1",
+            "dataset.n_samples=300",
+            "tracking.experiment=gains",
+        ]
+        run_job(parse_config(composed(overrides)), uri=uri)
+    frames = load(uri, ["gains"])
+    chi = analysis.measured_chi(frames.layers, frames.usable, load_networks(frames.usable, uri))
+    chi = chi.set_index(["activation", "init"]).chi
+    assert chi["sigmoid", "xavier"] < 0.15 and 0.7 < chi["sigmoid", "critical"] < 1.3  # sigmoid needs gain ~10
+    assert 0.7 < chi["tanh", "critical"] < 1.3
+    pages, why = FIGURES["gain_map"][1](frames, Options())
+    assert pages, why
+    axes = {ax.get_title(): ax for ax in pages[0].axes if ax.get_title()}
+    assert set(axes) == {"sigmoid", "tanh"}
+    labels = {label for ax in axes.values() for label in ax.get_legend_handles_labels()[1]}
+    assert {"xavier", "kaiming", "critical", "run: xavier", "run: critical"} <= labels
+    assert figure_problems(pages[0]) == []

@@ -43,8 +43,9 @@ SHRUNKEN = {
     "init_matching": ["activation=relu,leaky_relu", "seed=0"],  # tanh's margin needs all 3 seeds
     "deep_relu_he2015": ["seed=0"],
     "saturation_glorot2010": ["activation=sigmoid", "seed=0"],
+    "criticality": ["activation=sigmoid,tanh,relu", "init=xavier,critical,calibrated", "model.depth=10,30", "seed=0"],
 }
-SLOW = {"init_matching", "deep_relu_he2015", "saturation_glorot2010"}
+SLOW = {"init_matching", "deep_relu_he2015", "saturation_glorot2010", "criticality"}
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
     "softplus": nn.Softplus,
+    "softsign": nn.Softsign,
     "identity": nn.Identity,
 }
 

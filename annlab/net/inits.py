@@ -9,6 +9,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from annlab.net.critical import fill
+
 Params = dict[str, Any]
 NAN = float("nan")
 
@@ -69,6 +71,12 @@ INITS: dict[str, Init] = {
     "orthogonal": Init(nn.init.orthogonal_, lambda p, i, o: _gain(p) / max(i, o)),
     "lecun_normal": Init(_lecun_normal, lambda p, i, o: _gain(p) / i),
     "pytorch": Init(_pytorch, lambda p, i, o: 1 / (3 * i)),  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    # Gains chosen so that every hidden layer's backward factor is 1 (annlab.net.critical): the
+    # model computes them (from the theory, or measured on a batch) and passes each as `gain`.
+    "critical": Init(lambda w, gain=1.0: fill(w, gain), lambda p, i, o: _gain(p) / i),
+    "critical_orthogonal": Init(lambda w, gain=1.0: fill(w, gain, orthogonal=True), lambda p, i, o: _gain(p) / i),
+    "calibrated": Init(lambda w, gain=1.0: fill(w, gain), lambda p, i, o: _gain(p) / i),
+    "calibrated_orthogonal": Init(lambda w, gain=1.0: fill(w, gain, orthogonal=True), lambda p, i, o: _gain(p) / i),
 }
 
 # The seed says "xavier" and "kaiming" and means the normal variants; "default" is the name the

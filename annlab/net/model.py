@@ -9,7 +9,9 @@ from torch import Tensor, nn
 
 from annlab.config import InitConfig, LayerConfig
 from annlab.net.activations import OUTPUT_ACTIVATIONS, build_activation
-from annlab.net.inits import init_linear
+from annlab.net.critical import CALIBRATED, CRITICAL, calibrate
+from annlab.net.inits import init_linear, resolve_init
+from annlab.net.theory import critical_gains
 from annlab.record import TASKS
 
 
@@ -28,25 +30,55 @@ class MLP(nn.Module):
         out_features: int,
         task: str,
         output_init: InitConfig,
+        input_second_moment: float = 1.0,
     ) -> None:
         super().__init__()
         self.task = task
         self.activation_names = [layer.activation.name for layer in hidden]
         self.linears: list[nn.Linear] = []
         self.acts: list[nn.Module] = []
+        inits = [layer.init for layer in hidden] + [output_init]
+        self._init_names = [resolve_init(i.name) for i in inits]
+        # The gain of every layer whose init chooses it (critical, calibrated), else None.
+        self.gains: list[float | None] = self._theory_gains(hidden, inits, input_second_moment)
         fan_in = in_features
         for i, layer in enumerate(hidden, start=1):
             linear = nn.Linear(fan_in, layer.width)
-            init_linear(linear, layer.init.name, layer.init.params, layer.init.bias)
+            self._init(linear, layer.init, self.gains[i - 1])
             self.add_module(f"linear{i}", linear)
             self.add_module(f"act{i}", build_activation(layer.activation.name, layer.activation.params))
             self.linears.append(linear)
             self.acts.append(getattr(self, f"act{i}"))
             fan_in = layer.width
         self.out = nn.Linear(fan_in, out_features)
-        init_linear(self.out, output_init.name, output_init.params, output_init.bias)
+        self._init(self.out, output_init, self.gains[-1])
         self.output_activation_name = TASKS[task].output_activation
         self.output_activation = OUTPUT_ACTIVATIONS[self.output_activation_name]
+
+    @staticmethod
+    def _theory_gains(hidden: Sequence[LayerConfig], inits: list[InitConfig], moment: float) -> list[float | None]:
+        names = [resolve_init(i.name) for i in inits]
+        if not hidden and any(n in CALIBRATED for n in names):
+            raise ValueError("a model without hidden layers has no backward factor to make 1 (depth 0)")
+        gains: list[float | None] = [1.0 if n in CALIBRATED else None for n in names]  # calibrate() rescales
+        if any(n in CRITICAL for n in names):
+            theory = critical_gains([(layer.activation.name, layer.activation.params) for layer in hidden], moment)
+            gains = [g if n in CRITICAL else old for g, n, old in zip(theory, names, gains, strict=True)]
+        return gains
+
+    @staticmethod
+    def _init(linear: nn.Linear, init: InitConfig, gain: float | None) -> None:
+        params = init.params if gain is None else {**init.params, "gain": gain}
+        init_linear(linear, init.name, params, init.bias)
+
+    def calibrate(self, x: Tensor) -> None:
+        """Rescale the layers whose init is calibrated so that every hidden layer's backward factor
+        is 1 on the batch `x` (annlab.net.critical.calibrate); their gains are then recorded."""
+        which = [g is not None and n in CALIBRATED for g, n in zip(self.gains, self._init_names, strict=True)]
+        if not any(which):
+            return
+        measured = calibrate(self.layers(), self.acts, x, which)
+        self.gains = [m if w else g for m, w, g in zip(measured, which, self.gains, strict=True)]
 
     @property
     def depth(self) -> int:

@@ -20,10 +20,14 @@ import torch
 
 from annlab.net.activations import build_activation
 
-# Even: no node at 0, where the ReLU family's derivative jumps (symmetric nodes then give exactly 1/2).
-QUADRATURE_POINTS = 100
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(QUADRATURE_POINTS)
-_WEIGHTS = _WEIGHTS / math.sqrt(2 * math.pi)  # sum(w * f(x)) = E[f(z)], z ~ N(0, 1)
+# A dense grid on [-12, 12] weighted by the normal density, rather than Gauss-Hermite nodes: at
+# large q a bounded activation's phi'(sqrt(q) z) is a peak narrower than the nodes' spacing, which
+# Gauss-Hermite misses (tanh's chi at gain 30 read 0). An even count: no node at 0, where the
+# ReLU family's derivative jumps (symmetric nodes then give exactly 1/2).
+QUADRATURE_POINTS = 6_000
+_NODES = np.linspace(-12.0, 12.0, QUADRATURE_POINTS)
+_WEIGHTS = np.exp(-0.5 * _NODES**2)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()  # sum(w * f(x)) = E[f(z)], z ~ N(0, 1)
 
 
 def gaussian_expectation(f: np.ndarray) -> float:
@@ -103,3 +107,85 @@ def prediction_for(layers: list[LayerPrior], input_second_moment: float) -> Pred
         nan = [float("nan")] * (len(layers) - 1)
         return Prediction(nan, nan)
     return predict(layers, input_second_moment)
+
+
+def moments(activation: str, params: dict[str, Any] | None, q: float) -> tuple[float, float]:
+    """E[phi(z)^2] and E[phi'(z)^2] for z ~ N(0, q)."""
+    phi, dphi = phi_and_derivative(activation, params, math.sqrt(max(q, 0.0)) * nodes())
+    return gaussian_expectation(phi**2), gaussian_expectation(dphi**2)
+
+
+# Where fixed points are searched: beyond 1e4 the quadrature cannot resolve phi' of a bounded
+# activation (its peak is narrower than the nodes' spacing times sqrt(q)).
+Q_GRID = np.geomspace(1e-10, 1e4, 71)
+
+
+def fixed_point(activation: str, params: dict[str, Any] | None, sigma_w2: float, sigma_b2: float = 0.0) -> float:
+    """q* of the length map q -> sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2 (the largest stable one);
+    0 where the map shrinks every q (tanh below its critical gain), inf where it grows every q
+    (the ReLU family above sqrt(2))."""
+    phi, _ = phi_and_derivative(activation, params, np.sqrt(Q_GRID)[:, None] * nodes()[None, :])
+    gap = sigma_w2 * (phi**2 @ _WEIGHTS) + sigma_b2 - Q_GRID
+    above = np.flatnonzero(gap > 0)
+    if not len(above):
+        return 0.0
+    i = int(above[-1])
+    if i == len(Q_GRID) - 1:
+        return math.inf
+    lo, hi = Q_GRID[i], Q_GRID[i + 1]
+    for _ in range(40):  # bisection on log q: gap(lo) > 0 >= gap(hi)
+        mid = math.sqrt(lo * hi)
+        if sigma_w2 * moments(activation, params, mid)[0] + sigma_b2 - mid > 0:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+def chi_at_fixed_point(activation: str, params: dict[str, Any] | None, gain: float) -> float:
+    """chi = gain^2 E[phi'(sqrt(q*) z)^2] at the fixed point of the length map (zero bias)."""
+    q = min(max(fixed_point(activation, params, gain**2), Q_GRID[0]), Q_GRID[-1])
+    return gain**2 * moments(activation, params, q)[1]
+
+
+GAIN_RANGE = (0.1, 30.0)
+
+
+def critical_gain(activation: str, params: dict[str, Any] | None = None) -> float:
+    """The gain (weights N(0, gain^2 / fan_in), zero bias) at which chi = 1 at the length map's
+    fixed point: sqrt(2) for relu, 1 for tanh (the README's table has the others). Where chi
+    jumps across 1 (GELU, SiLU, softplus: their fixed point leaps from 0 to infinity at sqrt(2))
+    this is the gain of the jump. ValueError where no gain in GAIN_RANGE reaches chi = 1."""
+    lo, hi = GAIN_RANGE
+    if not chi_at_fixed_point(activation, params, lo) < 1 <= chi_at_fixed_point(activation, params, hi):
+        raise ValueError(f"activation={activation!r}: no gain in [{lo:g}, {hi:g}] makes chi = 1 at the fixed point")
+    for _ in range(40):
+        mid = math.sqrt(lo * hi)
+        if chi_at_fixed_point(activation, params, mid) < 1:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+def critical_gains(
+    activations: list[tuple[str, dict[str, Any] | None]], input_second_moment: float, sigma_b2: float = 0.0
+) -> list[float]:
+    """Per-layer gains (one per linear layer, the output layer last) that make every hidden layer's
+    predicted backward factor chi_l = 1, from the length map started at the real input's second
+    moment: layer 1 keeps gain 1; layer l+1 gets 1 / sqrt(E[phi_l'(z_l)^2]). ValueError naming
+    the layer where that is not finite."""
+    if not activations:
+        raise ValueError("a model without hidden layers has no backward factor to make 1 (depth 0)")
+    gains, moment = [1.0], input_second_moment
+    for i, (activation, params) in enumerate(activations, start=1):
+        q = gains[-1] ** 2 * moment + sigma_b2
+        moment, slope = moments(activation, params, q)
+        gain = 1 / math.sqrt(slope) if slope > 0 else math.inf
+        if not math.isfinite(gain) or not math.isfinite(moment):
+            raise ValueError(
+                f"layer {i + 1} after layer {i} ({activation}): E[phi'(z)^2] = {slope:g} at q = {q:g}, "
+                "no finite gain makes the backward factor 1"
+            )
+        gains.append(gain)
+    return gains

@@ -222,3 +222,19 @@ def findings(crossings: pd.DataFrame, scores: pd.DataFrame, sym: pd.DataFrame, t
                     f"{part['mean'].max():.4f} over training (1.0: symmetry never broken)."
                 )
     return lines
+
+
+def measured_chi(layers: pd.DataFrame, runs: pd.DataFrame, networks: pd.DataFrame) -> pd.DataFrame:
+    """Per run at step 0: the measured backward factor chi (the geometric mean over hidden layers
+    of (||dL/dz_l|| / ||dL/dz_{l+1}||)^2) against the mean gain of its hidden layers after layer 1
+    (from its recorded network), with the run's activation and init."""
+    first = stat_at(layers, "grad_z_norm", "first")
+    rows = []
+    for run_id, part in first.groupby("run_id", observed=True):
+        norms = part.sort_values("layer").value.to_numpy(dtype=float)
+        net = networks[networks.run_id == run_id].sort_values("layer")
+        if len(norms) < 3 or net.empty or (norms <= 0).any():
+            continue
+        chi = float(np.exp(2 * np.mean(np.log(norms[:-1] / norms[1:]))))
+        rows.append({"run_id": run_id, "gain": float(net.gain.iloc[1:].mean()), "chi": chi})
+    return with_runs(pd.DataFrame(rows, columns=["run_id", "gain", "chi"]), runs, ["activation", "init"])

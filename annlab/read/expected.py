@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 
@@ -60,4 +61,20 @@ def profiles(networks: pd.DataFrame, at_init: pd.DataFrame, runs: pd.DataFrame, 
             continue
         for layer, value in enumerate(prediction.grad_profile(float(output.iloc[0])), start=1):
             rows.append({**{k: cell[k] for k in keys}, "layer": layer, "predicted": value})
+    return pd.DataFrame(rows)
+
+
+def gain_map(activations: list[str], gains: np.ndarray) -> pd.DataFrame:
+    """The predicted backward factor chi at the length map's fixed point against the gain, per
+    activation (zero bias), with the gains xavier (square layers: 1), kaiming (sqrt(2)) and the
+    critical gain (chi = 1) give."""
+    from annlab.net.theory import chi_at_fixed_point, critical_gain
+
+    rows = []
+    for act in activations:
+        rows += [{"activation": act, "gain": g, "chi": chi_at_fixed_point(act, None, float(g))} for g in gains]
+        with contextlib.suppress(ValueError):
+            rows.append({"activation": act, "gain": critical_gain(act), "chi": 1.0, "marked": "critical"})
+        for name, g in (("xavier", 1.0), ("kaiming", math.sqrt(2))):
+            rows.append({"activation": act, "gain": g, "chi": chi_at_fixed_point(act, None, g), "marked": name})
     return pd.DataFrame(rows)

@@ -73,6 +73,7 @@ def lines(
     log: bool = False,
     colours: Colours | None = None,
     legend: str | None = None,
+    note: bool = True,
 ) -> sns.FacetGrid:
     """A facet per value of `panel` (wrapped; no empty facet), a mean line with its interval band
     per value of `hue`. Returns the grid, so that a page can add to its axes."""
@@ -97,7 +98,7 @@ def lines(
     grid.set_titles(col_template="{col_name}", size=8)
     grid.set_axis_labels("", "")
     grid.add_legend(title=legend or hue)
-    _page(grid.figure, f"{title}\n({runs_note(agg)})", labels, legend=True)
+    _page(grid.figure, f"{title}\n({runs_note(agg)})" if note else title, labels, legend=True)
     return grid
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
-from annlab.read import analysis, expected, figures
+from annlab.read import analysis, expected, figures, gain_map
 from annlab.read.store import Frames, load_networks
 
 MAX_DEPTH_PANELS = 4
@@ -208,6 +208,17 @@ def _symmetry(f: Frames, o: Options) -> Built:
     return [_per_layer_over_training(_sorted_panels(agg, "init"), title, "unit_cosine", figures.COSINE)], ""
 
 
+def _gain_map(f: Frames, o: Options) -> Built:
+    if f.layers.empty or not f.usable.init.isin(["critical", "critical_orthogonal"]).any():
+        return [], "no runs with a critical init"
+    networks = load_networks(f.usable, f.uri) if f.uri else pd.DataFrame()
+    if "gain" not in networks:
+        return [], "the runs recorded no gains (recorded since the critical inits)"
+    measured = analysis.measured_chi(f.layers, f.usable, networks)
+    theory = expected.gain_map(sorted(f.usable.activation.unique()), gain_map.GAINS)
+    return [gain_map.gain_map_page(theory, measured)], ""
+
+
 # The report's figures in page order: key -> (title, builder).
 FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "gradient_flow": ("Gradient flow per layer (step 0 and end)", _gradient_flow),
@@ -216,4 +227,5 @@ FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "training_curves": ("Training curves", _curves),
     "activation_health": ("Activation health", _health),
     "symmetry": ("Symmetry", _symmetry),
+    "gain_map": ("Gain map", _gain_map),
 }

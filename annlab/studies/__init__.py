@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from annlab.studies import (
+    criticality,
     dead_relu,
     deep_relu_he2015,
     init_matching,
@@ -25,5 +26,6 @@ STUDIES: dict[str, Study] = {
         saturation_glorot2010,
         output_layers,
         seed_example,
+        criticality,
     )
 }

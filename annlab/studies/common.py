@@ -81,3 +81,17 @@ class Study:
     name: str
     finding: str
     check: Callable[[Frames], Verdict]
+
+
+def measured_and_predicted(frames: Frames, agg: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """`agg` (the mean log10 first/output ratio per activation x init x depth) beside the
+    mean-field prediction for the runs `cells`, from the networks they recorded (one run per
+    cell: seeds share a prediction); cells without a prediction are left out."""
+    from annlab.read import expected
+    from annlab.read.store import load_networks
+
+    keys = ["activation", "init", "depth"]
+    networks = load_networks(cells.drop_duplicates(keys), frames.uri)
+    if networks.empty:
+        return agg.iloc[0:0].assign(predicted=[])
+    return agg.merge(expected.log10_ratios(networks, cells, keys), on=keys).dropna(subset=["predicted"])

@@ -6,9 +6,9 @@ import math
 
 import pandas as pd
 
-from annlab.read import analysis, expected
-from annlab.read.store import Frames, load_networks
-from annlab.studies.common import Study, Verdict, need
+from annlab.read import analysis
+from annlab.read.store import Frames
+from annlab.studies.common import Study, Verdict, measured_and_predicted, need
 
 FINDING = (
     "sigmoid gradients vanish (first/output < 1e-2) by depth 5; relu + kaiming keeps them within a decade; "
@@ -51,11 +51,7 @@ def _theory(v: Verdict, frames: Frames, agg: pd.DataFrame) -> None:
     networks the runs recorded (one run per cell: seeds share a prediction)."""
     usable = frames.usable
     cells = usable[usable.activation.isin(THEORY_CELLS["activation"]) & usable.init.isin(THEORY_CELLS["init"])]
-    keys = ["activation", "init", "depth"]
-    networks = load_networks(cells.drop_duplicates(keys), frames.uri)
-    if networks.empty:
-        return
-    merged = agg.merge(expected.log10_ratios(networks, cells, keys), on=keys).dropna(subset=["predicted"])
+    merged = measured_and_predicted(frames, agg, cells)
     for (act, init), part in merged.groupby(["activation", "init"]):
         deepest = part.loc[part.depth.idxmax()]
         worst = (part["mean"] - part.predicted).abs().max()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import time
@@ -25,7 +26,7 @@ from annlab.train import interrupt
 from annlab.train.data import Split, load_split
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
-from annlab.train.loop import TrainResult, train
+from annlab.train.loop import TrainResult, probe_indices, train
 from annlab.train.reaper import owner_tags
 from annlab.train.summary import named_parameters_text, param_summary
 from annlab.train.tracking import RunLogger, ensure_experiment, flatten
@@ -114,11 +115,12 @@ def build_model(cfg: RunConfig, data: Split) -> MLP:
         raise ConfigError(
             f"model={cfg.model.name} takes {want} input features but dataset={data.name} has {data.n_features}"
         )
-    return MLP(data.n_features, cfg.hidden_layers, data.n_outputs, data.task, cfg.output_init)
+    return MLP(data.n_features, cfg.hidden_layers, data.n_outputs, data.task, cfg.output_init, data.input_second_moment)
 
 
-def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
-    """Everything that can fail on a bad config, done before any run is created."""
+def prepare(cfg: RunConfig, calibrate: bool = True) -> tuple[Split, MLP, torch.device]:
+    """Everything that can fail on a bad config, done before any run is created (`calibrate`:
+    also measure the gains of calibrated inits on the data)."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -134,14 +136,25 @@ def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
         )
     try:
         model = build_model(cfg, data).to(device)
+        if calibrate:  # calibrated inits measure each layer on the probe batch itself
+            idx = probe_indices(len(data.x_train), cfg.probe.batch_size, torch.Generator().manual_seed(cfg.seed))
+            model.calibrate(data.x_train[idx].to(device))
     except (TypeError, ValueError) as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(f"{_init_names(cfg)}: {err}") from None
     return data, model, device
 
 
+def _init_names(cfg: RunConfig) -> str:
+    names = dict.fromkeys([layer.init.name for layer in cfg.hidden_layers] + [cfg.output_init.name])
+    return "init=" + ",".join(names)
+
+
 def check(cfg: RunConfig) -> None:
-    """Raise ConfigError if `cfg` cannot run (data and model are built, nothing is trained)."""
-    prepare(cfg)
+    """Raise ConfigError if `cfg` cannot run (data and model are built, nothing is trained).
+
+    Calibration is left to the job: it costs seconds a deep model and can only fail on a layer
+    that no example activates, which then ends that job FAILED with the layer named."""
+    prepare(cfg, calibrate=False)
 
 
 def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
@@ -149,6 +162,15 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
     needs to describe it and to draw the mean-field prediction, without building it again."""
     specs = [*cfg.hidden_layers, None]
     names = {id(module): name for name, module in model.named_children()}
+    # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's formula.
+    sigma_w2 = [
+        gain**2
+        if gain is not None
+        else weight_variance(init.name, init.params, linear.in_features, linear.out_features) * linear.in_features
+        for linear, init, gain in zip(
+            model.layers(), [*(s.init for s in cfg.hidden_layers), cfg.output_init], model.gains, strict=True
+        )
+    ]
     rows = []
     for i, (linear, spec) in enumerate(zip(model.layers(), specs, strict=True), start=1):
         init = spec.init if spec is not None else cfg.output_init
@@ -164,7 +186,8 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
                 "init": init.name,
                 "init_params": json.dumps(init.params, sort_keys=True),
                 "bias": str(init.bias),
-                "sigma_w2": weight_variance(init.name, init.params, fan_in, fan_out) * fan_in,
+                "sigma_w2": sigma_w2[i - 1],
+                "gain": math.sqrt(sigma_w2[i - 1]) if sigma_w2[i - 1] >= 0 else float("nan"),
                 "sigma_b2": bias_variance(init.bias, fan_in),
                 "input_second_moment": data.input_second_moment if i == 1 else float("nan"),
             }

@@ -73,6 +73,12 @@ def evaluate(model: MLP, loss_fn: Loss, x: Tensor, y: Tensor) -> tuple[float, fl
     return float(loss_fn(logits, y)), score(model.task, logits, y)
 
 
+def probe_indices(n: int, batch_size: int, generator: torch.Generator) -> Tensor:
+    """The training examples of the fixed probe batch: the first draw of the run's generator
+    (a fresh Generator seeded with the run's seed gives the same batch: calibration uses it)."""
+    return torch.randperm(n, generator=generator)[:batch_size]
+
+
 def _epoch_metrics(model: MLP, loss_fn: Loss, data: Split, device: torch.device) -> dict[str, float]:
     """train/ and val/ loss and score of the model as it is now."""
     name = TASKS[model.task].score
@@ -93,7 +99,7 @@ def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.dev
     loss_fn = LOSSES[TASKS[model.task].loss]
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    probe_idx = torch.randperm(len(x_train), generator=gen)[: p.batch_size].to(device)
+    probe_idx = probe_indices(len(x_train), p.batch_size, gen).to(device)
     probe = Probe(model, x_train[probe_idx], y_train[probe_idx], loss_fn)
     opt = _optimizer(model, cfg.optimizer)
     n = len(x_train)
