@@ -150,8 +150,8 @@ def main() -> None:
             "dataset=make_classification",
             "dataset.n_samples=5000",
             f"dataset.params.n_features={FEATURES}",
-            "+dataset.params.n_informative=16",
-            f"+dataset.params.n_classes={CLASSES}",
+            "++dataset.params.n_informative=16",
+            f"++dataset.params.n_classes={CLASSES}",
         ],
         f"benchmark job (relu d{DEPTH} w{WIDTH} batch {BATCH}, 5000 examples, 20 epochs)",
     )
