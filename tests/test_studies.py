@@ -43,7 +43,8 @@ SHRUNKEN = {
     "init_matching": ["activation=relu,leaky_relu", "seed=0"],  # tanh's margin needs all 3 seeds
     "deep_relu_he2015": ["seed=0"],
     "saturation_glorot2010": ["activation=sigmoid", "seed=0"],
-    # the full grid's cells for these three activations, both seeds (tanh + critical on seed 0 alone, at depth 30, strayed 0.32 decades from the theory)
+    # the full grid's cells for sigmoid, tanh and relu, both seeds (tanh + critical on seed 0
+    # alone, at depth 30, strayed 0.32 decades from the theory)
     "criticality": ["activation=sigmoid,tanh,relu", "init=xavier,critical,calibrated", "model.depth=10,50", "seed=0,1"],
 }
 SLOW = {"init_matching", "deep_relu_he2015", "saturation_glorot2010", "criticality"}
