@@ -24,6 +24,26 @@ def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
     return uri
 
 
+# -- names renamed since the first release -------------------------------------------------------
+# Per config group, old name -> current name. The old names stay accepted (conf/ has an alias file
+# for each), resume identities are computed with the old ones, and the read side groups the first
+# release's runs with today's under the current ones.
+RENAMED: dict[str, dict[str, str]] = {
+    "init": {"default": "pytorch"},
+    "model": {"seed_example": "tutorial_example"},
+    "dataset": {
+        "classification": "make_classification",
+        "regression": "make_regression",
+        "seed_random": "tutorial_randn",
+    },
+}
+
+
+def current_name(group: str, name: str) -> str:
+    """Today's name of option `name` of config group `group`."""
+    return RENAMED[group].get(name, name)
+
+
 # -- tags ----------------------------------------------------------------------------------------
 TAG = "annlab."
 SWEEP = TAG + "sweep"  # the sweep folder a run belongs to

@@ -10,6 +10,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from annlab.net.critical import fill
+from annlab.record import RENAMED
 
 Params = dict[str, Any]
 NAN = float("nan")
@@ -81,7 +82,7 @@ INITS: dict[str, Init] = {
 
 # The seed says "xavier" and "kaiming" and means the normal variants; "default" is the name the
 # first release gave PyTorch's own init (it is not annlab's default, which is kaiming).
-ALIASES: dict[str, str] = {"xavier": "xavier_normal", "kaiming": "kaiming_normal", "default": "pytorch"}
+ALIASES: dict[str, str] = {"xavier": "xavier_normal", "kaiming": "kaiming_normal", **RENAMED["init"]}
 
 INIT_NAMES: tuple[str, ...] = (*INITS, *ALIASES)
 

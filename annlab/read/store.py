@@ -15,14 +15,6 @@ from mlflow.tracking import MlflowClient
 from annlab import record
 from annlab.record import ACTIVATION_PARAM_STATS, EPOCH_TABLE, LAYER_TABLE, NETWORK_TABLE, STATS, TASKS
 
-# Options renamed since the first release, so that its runs group with today's.
-RENAMED = {"default": "pytorch", "seed_example": "tutorial_example"}
-DATASET_RENAMED = {
-    "classification": "make_classification",
-    "regression": "make_regression",
-    "seed_random": "tutorial_randn",
-}
-
 
 class StoreError(RuntimeError):
     """No store, or nothing in it to report on; the message says which, in one line."""
@@ -63,7 +55,7 @@ def _row(run: Run, experiment: str) -> dict[str, object]:
     which lacked the activation and init tags, fall back to their params."""
     tags, metrics = run.data.tags, run.data.metrics
     task = tags.get(record.TASK, "")
-    model = RENAMED.get(tags.get(record.MODEL, "mlp"), tags.get(record.MODEL, "mlp"))
+    model = record.current_name("model", tags.get(record.MODEL, "mlp"))
     # A first-release per-layer run recorded the group defaults it ignored: its model's name says more.
     legacy = model if model != "mlp" else None
     init = _param(run, "init.name")
@@ -77,10 +69,10 @@ def _row(run: Run, experiment: str) -> dict[str, object]:
         "reason": tags.get(record.DIVERGED_REASON) or tags.get(record.ERROR, ""),
         "model": model,
         "activation": tags.get(record.ACTIVATION) or legacy or _param(run, "activation.name"),
-        "init": tags.get(record.INIT) or legacy or RENAMED.get(init, init),
+        "init": tags.get(record.INIT) or legacy or record.current_name("init", init),
         "depth": int(tags.get(record.DEPTH) or _param(run, "model.depth", "-1")),
         "width": int(_param(run, "model.width", "0").replace("None", "0")),
-        "dataset": DATASET_RENAMED.get(_param(run, "dataset.name"), _param(run, "dataset.name")),
+        "dataset": record.current_name("dataset", _param(run, "dataset.name")),
         "seed": int(_param(run, "seed", "0")),
         "task": task,
         "score_name": score,

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from annlab.config import DatasetConfig
+from annlab.record import RENAMED
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -85,7 +86,7 @@ DATASETS: dict[str, DatasetInfo] = {
 
 # Names of the first release: "classification" and "regression" read like task names, and
 # "seed_random" mixed up the tutorial (the seed) with the random seed.
-ALIASES = {"classification": "make_classification", "regression": "make_regression", "seed_random": "tutorial_randn"}
+ALIASES = RENAMED["dataset"]
 
 
 def resolve_dataset(name: str) -> str:

@@ -7,22 +7,14 @@ import json
 from typing import Any
 
 from annlab.config import RunConfig
+from annlab.record import RENAMED
 
 # Names renamed since the first release, back to the names old runs' identities were made from.
-LEGACY_NAMES = {
-    "init": {"pytorch": "default"},
-    "dataset": {
-        "tutorial_randn": "seed_random",
-        "make_classification": "classification",
-        "make_regression": "regression",
-    },
-    "model": {"tutorial_example": "seed_example"},
-}
+LEGACY_NAMES = {group: {new: old for old, new in renames.items()} for group, renames in RENAMED.items()}
 # Keys added since then, at the value that reproduces what ran before they existed: left out of
 # the identity at that value, so that a sweep started before them resumes after them.
 NEW_KEYS_AT_OLD_BEHAVIOUR: dict[tuple[str, ...], Any] = {
     ("dataset", "standardize"): True,
-    ("probe", "batch"): "fixed",
 }
 # What the identity never holds: where a run is logged, how it is resumed, how many threads it used.
 NOT_IDENTITY = ("tracking", "resume", "threads")
