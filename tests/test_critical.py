@@ -94,3 +94,17 @@ def test_the_gains_an_init_chose_are_in_the_record(config: Callable[..., RunConf
         if init == "critical":
             moment = float(network.input_second_moment.iloc[0])
             assert network.gain.tolist() == pytest.approx(critical_gains([("sigmoid", None)] * 4, moment))
+
+
+def test_a_calibration_that_fails_on_the_data_ends_that_run_failed_naming_the_layer(
+    config: Callable[..., RunConfig], store: str
+) -> None:
+    """Biases of -100: no example activates layer 1's ReLUs, so no gain can make its backward
+    factor 1. The pre-check cannot know (it does not calibrate); the job's run records why."""
+    cfg = config("init=calibrated", "init.bias=-100", "model.depth=3", "trainer.epochs=1", "dataset.n_samples=200")
+    prepare(cfg)  # what a sweep's pre-check does: passes
+    with pytest.raises(ValueError, match=r"init=calibrated: layer 2 after layer 1 \(ReLU\): mean phi'\(z\)\^2 is 0"):
+        run_job(cfg, uri=store)
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("annlab").experiment_id])
+    assert run.info.status == "FAILED" and "layer 2 after layer 1 (ReLU)" in run.data.tags["annlab.error"]

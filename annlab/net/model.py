@@ -39,8 +39,7 @@ class MLP(nn.Module):
         self.acts: list[nn.Module] = []
         inits = [layer.init for layer in hidden] + [output_init]
         self._init_names = [resolve_init(i.name) for i in inits]
-        # The gain of every layer whose init chooses it (critical, calibrated), else None.
-        self.gains: list[float | None] = self._theory_gains(hidden, inits, input_second_moment)
+        self.gains: list[float | None] = self._theory_gains(hidden, self._init_names, input_second_moment)
         fan_in = in_features
         for i, layer in enumerate(hidden, start=1):
             linear = nn.Linear(fan_in, layer.width)
@@ -56,8 +55,9 @@ class MLP(nn.Module):
         self.output_activation = OUTPUT_ACTIVATIONS[self.output_activation_name]
 
     @staticmethod
-    def _theory_gains(hidden: Sequence[LayerConfig], inits: list[InitConfig], moment: float) -> list[float | None]:
-        names = [resolve_init(i.name) for i in inits]
+    def _theory_gains(hidden: Sequence[LayerConfig], names: list[str], moment: float) -> list[float | None]:
+        """The gain of every layer whose init chooses it: critical's from the theory now,
+        calibrated's 1 until `calibrate` measures it; None for every other init."""
         if not hidden and any(n in CALIBRATED for n in names):
             raise ValueError("a model without hidden layers has no backward factor to make 1 (depth 0)")
         gains: list[float | None] = [1.0 if n in CALIBRATED else None for n in names]  # calibrate() rescales

@@ -118,9 +118,8 @@ def build_model(cfg: RunConfig, data: Split) -> MLP:
     return MLP(data.n_features, cfg.hidden_layers, data.n_outputs, data.task, cfg.output_init, data.input_second_moment)
 
 
-def prepare(cfg: RunConfig, calibrate: bool = True) -> tuple[Split, MLP, torch.device]:
-    """Everything that can fail on a bad config, done before any run is created (`calibrate`:
-    also measure the gains of calibrated inits on the data)."""
+def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
+    """Everything that can fail on a bad config, done before any run is created."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -136,12 +135,20 @@ def prepare(cfg: RunConfig, calibrate: bool = True) -> tuple[Split, MLP, torch.d
         )
     try:
         model = build_model(cfg, data).to(device)
-        if calibrate:  # calibrated inits measure each layer on the probe batch itself
-            idx = probe_indices(len(data.x_train), cfg.probe.batch_size, torch.Generator().manual_seed(cfg.seed))
-            model.calibrate(data.x_train[idx].to(device))
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{_init_names(cfg)}: {err}") from None
     return data, model, device
+
+
+def calibrate(cfg: RunConfig, data: Split, model: MLP, device: torch.device) -> None:
+    """Measure the gains of calibrated inits on the probe batch itself. Done inside the job's run:
+    it costs seconds for a deep model (the sweep's pre-check skips it), and it fails only on data
+    (a layer that no example activates), which then ends that run FAILED with the layer named."""
+    idx = probe_indices(len(data.x_train), cfg.probe.batch_size, torch.Generator().manual_seed(cfg.seed))
+    try:
+        model.calibrate(data.x_train[idx].to(device))
+    except ValueError as err:
+        raise ValueError(f"{_init_names(cfg)}: {err}") from None
 
 
 def _init_names(cfg: RunConfig) -> str:
@@ -150,31 +157,22 @@ def _init_names(cfg: RunConfig) -> str:
 
 
 def check(cfg: RunConfig) -> None:
-    """Raise ConfigError if `cfg` cannot run (data and model are built, nothing is trained).
-
-    Calibration is left to the job: it costs seconds a deep model and can only fail on a layer
-    that no example activates, which then ends that job FAILED with the layer named."""
-    prepare(cfg, calibrate=False)
+    """Raise ConfigError if `cfg` cannot run (data and model are built, nothing is trained)."""
+    prepare(cfg)
 
 
 def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
     """The network as built, a row per linear layer (the output layer last): what the read side
     needs to describe it and to draw the mean-field prediction, without building it again."""
-    specs = [*cfg.hidden_layers, None]
     names = {id(module): name for name, module in model.named_children()}
-    # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's formula.
-    sigma_w2 = [
-        gain**2
-        if gain is not None
-        else weight_variance(init.name, init.params, linear.in_features, linear.out_features) * linear.in_features
-        for linear, init, gain in zip(
-            model.layers(), [*(s.init for s in cfg.hidden_layers), cfg.output_init], model.gains, strict=True
-        )
-    ]
+    hidden = cfg.hidden_layers
     rows = []
-    for i, (linear, spec) in enumerate(zip(model.layers(), specs, strict=True), start=1):
+    for i, (linear, gain) in enumerate(zip(model.layers(), model.gains, strict=True), start=1):
+        spec = hidden[i - 1] if i <= len(hidden) else None
         init = spec.init if spec is not None else cfg.output_init
         fan_in, fan_out = linear.in_features, linear.out_features
+        # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's formula.
+        sigma_w2 = gain**2 if gain is not None else weight_variance(init.name, init.params, fan_in, fan_out) * fan_in
         rows.append(
             {
                 "layer": i,
@@ -186,8 +184,8 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
                 "init": init.name,
                 "init_params": json.dumps(init.params, sort_keys=True),
                 "bias": str(init.bias),
-                "sigma_w2": sigma_w2[i - 1],
-                "gain": math.sqrt(sigma_w2[i - 1]) if sigma_w2[i - 1] >= 0 else float("nan"),
+                "sigma_w2": sigma_w2,
+                "gain": math.sqrt(sigma_w2) if sigma_w2 >= 0 else float("nan"),  # NaN: the init is not random
                 "sigma_b2": bias_variance(init.bias, fan_in),
                 "input_second_moment": data.input_second_moment if i == 1 else float("nan"),
             }
@@ -220,6 +218,7 @@ def finished_run(uri: str, experiment_id: str, digest: str) -> str | None:
 
 def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared: tuple) -> TrainResult:
     data, model, device = prepared
+    calibrate(cfg, data, model, device)
     summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
     if meta.show_model:
         print(summary.table(), flush=True)
