@@ -59,6 +59,7 @@ CONFIG_HASH = TAG + "config_hash"  # what resume matches on
 ERROR = TAG + "error"  # why a run ended FAILED or KILLED
 HOST = TAG + "host"  # where the run's process runs
 PID = TAG + "pid"  # and its process id: a later sweep on that host ends the run if it is gone
+SLURM_JOB = TAG + "slurm_job"  # the SLURM job that ran it (hydra/launcher=slurm), e.g. 1234_5
 HEARTBEAT = TAG + "heartbeat"  # unix time of the run's last sign of life, for runs on other hosts
 DIVERGED = "diverged"  # "true" on a run whose loss turned non-finite
 DIVERGED_REASON = TAG + "diverged_reason"

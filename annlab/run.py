@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from annlab import record
+from annlab import outcomes, record
 from annlab.config import ConfigError, RunConfig, parse_config
+from annlab.outcomes import SWEEP_ENV, SWEEP_ID_ENV, TOTAL_ENV, sweep_summary
 from annlab.record import resolve_uri
 from annlab.train.job import JobMeta, Terminated, check, run_job, run_name
 from annlab.train.reaper import reap
@@ -33,10 +32,7 @@ ROOT = _PACKAGE if (_PACKAGE / "conf" / "config.yaml").is_file() else _PACKAGE.p
 # conf/config.yaml puts ROOT on Hydra's search path, so that the studies in experiments/
 # compose as the config group `experiments` from any working directory.
 os.environ.setdefault("ANNLAB_ROOT", str(ROOT))
-
-TOTAL_ENV = "ANNLAB_SWEEP_TOTAL"
-SWEEP_ENV = "ANNLAB_SWEEP"
-SWEEP_ID_ENV = "ANNLAB_SWEEP_ID"
+ANNLAB_LAUNCHERS = "hydra_plugins.annlab_launchers."
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:
@@ -104,6 +100,18 @@ def _check_jobs(config: DictConfig, jobs: list[list[str]]) -> set[tuple[str, str
     return stores
 
 
+def _register_launcher(target: str) -> None:
+    """Make annlab's own launcher (conf/hydra/launcher/slurm.yaml) known to Hydra: its plugin scan
+    does not see the hydra_plugins folder of an editable install, so it is registered by hand."""
+    if target.startswith(ANNLAB_LAUNCHERS):
+        from importlib import import_module
+
+        from hydra.core.plugins import Plugins
+
+        module, name = target.rsplit(".", 1)
+        Plugins.instance().register(getattr(import_module(module), name))
+
+
 class SweepCallback(Callback):
     """Before any job of a sweep starts: compose and validate every job's config (a bad value
     anywhere stops the sweep before training), count the jobs for progress lines, and create
@@ -122,6 +130,7 @@ class SweepCallback(Callback):
 
     def _start(self, config: DictConfig) -> None:
         _writable("hydra.sweep.dir", str(config.hydra.sweep.dir))
+        _register_launcher(str(config.hydra.launcher.get("_target_", "")))
         jobs = sweep_jobs(config)
         stores = _check_jobs(config, jobs)
         for uri, experiment, stale_after in sorted(stores):
@@ -137,9 +146,8 @@ class SweepCallback(Callback):
         print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(sorted({s[0] for s in stores}))}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        path = results_file(str(config.hydra.sweep.dir))
-        outcomes = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-        text, failed = sweep_summary(outcomes, int(os.environ.get(TOTAL_ENV, len(outcomes))))
+        done = outcomes.read(str(config.hydra.sweep.dir))
+        text, failed = sweep_summary(done, int(os.environ.get(TOTAL_ENV, len(done))))
         print(text, flush=True)
         if failed:
             raise SystemExit(1)
@@ -159,38 +167,22 @@ def job_meta(cfg: DictConfig, data: dict[str, Any]) -> JobMeta:
     return JobMeta(tags=tags, label=f"job {number}/{total}", resolved=data, config_yaml=yaml, show_model=not multirun)
 
 
-def results_file(sweep_dir: str) -> Path:
-    """This sweep's results file in its folder: one line per job."""
-    return Path(sweep_dir) / f"annlab_jobs-{os.environ.get(SWEEP_ID_ENV, 'sweep')}.jsonl"
-
-
 def _record(outcome: dict[str, str]) -> None:
-    """Append one job's outcome to the sweep's results file (one line: safe from parallel jobs)."""
+    """Append one job's outcome to the sweep's results file; a cluster job adds its SLURM job id
+    and log (the launcher then knows it reported, and the summary points at the log)."""
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN:
-        path = results_file(str(hc.sweep.dir))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as f:
-            f.write(json.dumps(outcome) + "\n")
+        outcomes.append(str(hc.sweep.dir), {**outcome, **_cluster_job()})
 
 
-def sweep_summary(outcomes: list[dict[str, str]], total: int) -> tuple[str, bool]:
-    """The end-of-sweep lines, and whether any job failed."""
-    counts = Counter(o["status"] for o in outcomes)
-    order = ("FINISHED", "DIVERGED", "FAILED", "SKIPPED")
-    parts = [f"{counts.get(k, 0)} {k.lower()}" for k in order]
-    missing = total - len(outcomes)
-    if missing > 0:
-        parts.append(f"{missing} not run")
-    lines = [f"annlab: sweep summary: {total} jobs: " + ", ".join(parts)]
-    if counts.get("SKIPPED"):
-        lines.append(
-            f"annlab: skipped {counts['SKIPPED']} jobs already FINISHED in the store (resume=false reruns them)"
-        )
-    for o in outcomes:
-        if o["status"] in ("FAILED", "DIVERGED"):
-            lines.append(f"annlab:   {o['status']}: {o['name']}" + (f" ({o['error']})" if o.get("error") else ""))
-    return "\n".join(lines), bool(counts.get("FAILED")) or missing > 0
+def _cluster_job() -> dict[str, str]:
+    """The SLURM job id and log of this job when a submitit launcher started it, else nothing."""
+    if not os.environ.get("SUBMITIT_EXECUTOR"):
+        return {}
+    import submitit
+
+    env = submitit.JobEnvironment()
+    return {"cluster_job": str(env.job_id), "log": str(env.paths.stdout)}
 
 
 @hydra.main(version_base="1.3", config_path=str(ROOT / "conf"), config_name="config")
@@ -214,6 +206,8 @@ def main(cfg: DictConfig) -> float | None:
         why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
         print(f"annlab: {meta.label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)
         _record({"name": name, "status": "KILLED", "error": why})
+        if os.environ.get("SUBMITIT_EXECUTOR"):  # one cluster job of many (scancel): the sweep goes on
+            return None
         raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
     except Exception as err:  # run_job has ended the run FAILED, with its traceback as an artifact
         error = f"{type(err).__name__}: {err}"

@@ -54,7 +54,7 @@ def test_sweep_summary_counts_and_names() -> None:
         {"name": "d", "status": "SKIPPED", "error": "already FINISHED"},
     ]
     text, failed = sweep_summary(outcomes, 4)
-    assert "4 jobs: 1 finished, 1 diverged, 1 failed, 1 skipped" in text
+    assert "4 jobs: 1 finished, 1 diverged, 1 failed, 0 killed, 1 skipped" in text
     assert "FAILED: c (RuntimeError: boom)" in text and "DIVERGED: b" in text and failed
     assert sweep_summary(outcomes[:2], 2)[1] is False
     assert "1 not run" in sweep_summary(outcomes[:1], 2)[0]
@@ -113,9 +113,10 @@ def test_sigterm_ends_the_run_killed_and_stops_the_sweep(tmp_path: Path, cli: Ca
     assert finished_run(uri, killed.info.experiment_id, killed.data.tags["annlab.config_hash"]) is None
     # A finished one is: the same sweep twice runs it once.
     first = cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
-    assert first.returncode == 0 and "1 finished, 0 diverged, 0 failed, 0 skipped" in first.stdout
+    assert first.returncode == 0 and "1 finished, 0 diverged, 0 failed, 0 killed, 0 skipped" in first.stdout
     again = cli(["-m", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
-    assert "skipped, already FINISHED" in again.stdout and "0 finished, 0 diverged, 0 failed, 1 skipped" in again.stdout
+    assert "skipped, already FINISHED" in again.stdout
+    assert "0 finished, 0 diverged, 0 failed, 0 killed, 1 skipped" in again.stdout
 
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path, cli: Callable[..., Result]) -> None:
@@ -125,7 +126,7 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path, cli: Callable[...
     MlflowClient(uri).create_experiment("broken", artifact_location="/proc/annlab-artifacts")
     proc = cli(["-m", "tracking.experiment=fine,broken", "trainer.epochs=1", "dataset.n_samples=200"], tmp_path)
     assert proc.returncode == 1
-    assert "2 jobs: 1 finished, 0 diverged, 1 failed, 0 skipped" in proc.stdout
+    assert "2 jobs: 1 finished, 0 diverged, 1 failed, 0 killed, 0 skipped" in proc.stdout
     assert "FAILED: relu-kaiming-d3-moons-s0" in proc.stdout
     assert statuses(uri, "fine") == [("relu-kaiming-d3-moons-s0", "FINISHED")]
     client = MlflowClient(uri)

@@ -42,7 +42,7 @@ def test_joblib_sweep_equals_the_sequential_one(tmp_path: Path, cli: Callable[..
     par = run_cli([*SWEEP, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], parallel)
     assert seq.returncode == 0, seq.stderr[-2000:]
     assert par.returncode == 0, par.stderr[-2000:]
-    assert "4 jobs: 4 finished, 0 diverged, 0 failed, 0 skipped" in par.stdout
+    assert "4 jobs: 4 finished, 0 diverged, 0 failed, 0 killed, 0 skipped" in par.stdout
     a, b = metrics_by_run(sequential / "mlflow.db"), metrics_by_run(parallel / "mlflow.db")
     assert len(a) == 4 and a.keys() == b.keys()
     for name in a:
@@ -68,5 +68,5 @@ def test_submitit_local_executor_runs_the_jobs(tmp_path: Path) -> None:
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "2 jobs: 2 finished, 0 diverged, 0 failed, 0 skipped" in proc.stdout
+    assert "2 jobs: 2 finished, 0 diverged, 0 failed, 0 killed, 0 skipped" in proc.stdout
     assert set(metrics_by_run(tmp_path / "mlflow.db")) == {"relu-kaiming-d3-moons-s0", "tanh-kaiming-d3-moons-s0"}

@@ -217,4 +217,4 @@ def test_two_sweeps_in_one_folder_count_only_their_own_jobs(tmp_path: Path, cli:
     first = cli(["-m", "seed=0,1", "trainer.epochs=1", "dataset.n_samples=200", folder], tmp_path)
     second = cli(["-m", "seed=2,3,4", "trainer.epochs=1", "dataset.n_samples=200", folder], tmp_path)
     assert "sweep summary: 2 jobs: 2 finished" in first.stdout
-    assert "sweep summary: 3 jobs: 3 finished, 0 diverged, 0 failed, 0 skipped" in second.stdout
+    assert "sweep summary: 3 jobs: 3 finished, 0 diverged, 0 failed, 0 killed, 0 skipped" in second.stdout

@@ -11,6 +11,7 @@ from annlab.studies import (
     saturation_glorot2010,
     seed_example,
     symmetry_breaking,
+    trainability,
     vanishing_gradients,
 )
 from annlab.studies.common import Study
@@ -27,5 +28,6 @@ STUDIES: dict[str, Study] = {
         output_layers,
         seed_example,
         criticality,
+        trainability,
     )
 }

@@ -25,7 +25,12 @@ def alive(pid: int) -> bool:
 
 def owner_tags() -> dict[str, str]:
     """Who runs a run: host and process, so that a later sweep can tell whether it is gone."""
-    return {record.HOST: socket.gethostname(), record.PID: str(os.getpid()), record.HEARTBEAT: str(int(time.time()))}
+    tags = {record.HOST: socket.gethostname(), record.PID: str(os.getpid()), record.HEARTBEAT: str(int(time.time()))}
+    if os.environ.get("SLURM_JOB_ID"):  # a SLURM job: its id, as squeue, sacct and scancel know it
+        array = os.environ.get("SLURM_ARRAY_JOB_ID")
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        tags[record.SLURM_JOB] = f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
+    return tags
 
 
 def why_gone(tags: dict[str, str], now: float, stale_after: float) -> str | None:
