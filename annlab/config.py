@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from annlab.names import ACTIVATION_NAMES, INIT_NAMES
+
 Task = Literal["binary", "multiclass", "regression"]
 
 
@@ -19,7 +21,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# Names are checked against the registries lazily: the schema itself imports no torch or sklearn.
+# Names are checked against torch-free lists (annlab.names, annlab.train.datasets): validating a
+# config imports no torch or scikit-learn.
 class ActivationConfig(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -27,10 +30,8 @@ class ActivationConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from annlab.net.activations import ACTIVATIONS
-
-        if v not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {v!r}; allowed: {', '.join(ACTIVATIONS)}")
+        if v not in ACTIVATION_NAMES:
+            raise ValueError(f"unknown activation {v!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
         return v
 
 
@@ -43,8 +44,6 @@ class InitConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from annlab.net.inits import INIT_NAMES
-
         if v not in INIT_NAMES:
             raise ValueError(f"unknown init {v!r}; allowed: {', '.join(INIT_NAMES)}")
         return v
@@ -62,7 +61,7 @@ class DatasetConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        from annlab.train.data import DATASETS, resolve_dataset
+        from annlab.train.datasets import DATASETS, resolve_dataset
 
         try:
             return resolve_dataset(v)
@@ -71,7 +70,7 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _sized(self) -> DatasetConfig:
-        from annlab.train.data import DATASETS
+        from annlab.train.datasets import DATASETS
 
         if self.n_samples is None and not DATASETS[self.name].bundled:
             raise ValueError(f"n_samples is required for the synthetic dataset {self.name!r}")
@@ -149,7 +148,21 @@ class TrainerConfig(_Strict):
 
 class ProbeConfig(_Strict):
     every: int = Field(ge=1)
-    batch_size: int = Field(ge=2)
+    # fixed: one fixed batch of training examples, probed with its own forward and backward pass
+    # (the same examples at every probe); train: the training step's own batch, reusing its pass.
+    batch: Literal["fixed", "train"] = "fixed"
+    batch_size: int | None = Field(ge=2)
+
+    @model_validator(mode="after")
+    def _sized(self) -> ProbeConfig:
+        if self.batch == "fixed" and self.batch_size is None:
+            raise ValueError("probe.batch=fixed needs probe.batch_size (the rows of the fixed probe batch)")
+        if self.batch == "train" and self.batch_size is not None:
+            raise ValueError(
+                f"probe.batch=train probes the training step's own batch: probe.batch_size={self.batch_size} "
+                "would be ignored, so it is refused (use probe=train, or probe.batch_size=null)"
+            )
+        return self
 
 
 class TrackingConfig(_Strict):
@@ -180,7 +193,7 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        from annlab.train.data import DATASETS
+        from annlab.train.datasets import DATASETS
 
         model = self.model
         if isinstance(model, UniformModel):

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -21,9 +21,11 @@ from annlab import outcomes, record
 from annlab.config import ConfigError, RunConfig, parse_config
 from annlab.outcomes import SWEEP_ENV, SWEEP_ID_ENV, TOTAL_ENV, sweep_summary
 from annlab.record import resolve_uri
-from annlab.train.job import JobMeta, Terminated, check, run_job, run_name
-from annlab.train.reaper import reap
-from annlab.train.tracking import ensure_experiment
+
+# torch, mlflow, pandas and scikit-learn are imported where a job needs them, not here: `--help`
+# and a rejected config never pay for them (tests/test_startup.py).
+if TYPE_CHECKING:
+    from annlab.train.job import JobMeta
 
 # Where conf/ and experiments/ are: inside the package when it was installed from a wheel,
 # else at the top of the source checkout (an editable install).
@@ -79,6 +81,8 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
 
 
 def _reap(uri: str, experiment_id: str, stale_after: float) -> None:
+    from annlab.train.reaper import reap
+
     for name in reap(uri, experiment_id, stale_after):
         print(f"annlab: ended run {name}, left RUNNING by a process that is gone (tag annlab.error says why)")
 
@@ -86,6 +90,8 @@ def _reap(uri: str, experiment_id: str, stale_after: float) -> None:
 def _check_jobs(config: DictConfig, jobs: list[list[str]]) -> set[tuple[str, str, float]]:
     """Compose and validate every job; the (store, experiment) pairs they log to. Any error of
     any kind stops the sweep here: the pre-check never fails open."""
+    from annlab.train.job import check
+
     errors, stores = [], set()
     for overrides in jobs:
         try:
@@ -131,6 +137,8 @@ class SweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         _writable("hydra.sweep.dir", str(config.hydra.sweep.dir))
         _register_launcher(str(config.hydra.launcher.get("_target_", "")))
+        from annlab.train.tracking import ensure_experiment
+
         jobs = sweep_jobs(config)
         stores = _check_jobs(config, jobs)
         for uri, experiment, stale_after in sorted(stores):
@@ -154,6 +162,8 @@ class SweepCallback(Callback):
 
 
 def job_meta(cfg: DictConfig, data: dict[str, Any]) -> JobMeta:
+    from annlab.train.job import JobMeta
+
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     total = os.environ.get(TOTAL_ENV, "?") if multirun else "1"
@@ -192,6 +202,9 @@ def main(cfg: DictConfig) -> float | None:
         run_cfg: RunConfig = parse_config(data)
     except ConfigError as err:
         _fail(str(err))
+    from annlab.train.job import Terminated, run_job, run_name
+    from annlab.train.tracking import ensure_experiment
+
     meta = job_meta(cfg, data)
     name = run_name(run_cfg)
     print(f"annlab: {meta.label} running {name}", flush=True)
@@ -226,5 +239,30 @@ def main(cfg: DictConfig) -> float | None:
     return result.metrics.get(key) if key else None
 
 
-if __name__ == "__main__":
+def help_page(overrides: list[str]) -> str:
+    """`--help`: conf/config.yaml's hydra.help.template, filled in as Hydra would ($APP_CONFIG_GROUPS,
+    $CONFIG). Rendered here because Hydra's own help also lists its internal groups, deep-copying
+    its config repository ~90 times (1.5 s, twice the whole start-up); `--hydra-help` is Hydra's."""
+    import yaml
+
+    template = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text())["hydra"]["help"]["template"]
+    groups = []
+    for folder in sorted(p for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra"):
+        groups.append(f"{folder.name}: {', '.join(sorted(f.stem for f in folder.glob('*.yaml')))}")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        config = OmegaConf.to_yaml(OmegaConf.create(_plain(compose("config", overrides=overrides))))
+    return template.replace("$APP_CONFIG_GROUPS", "\n".join(groups) + "\n").replace("$CONFIG", config)
+
+
+def cli() -> None:
+    """The command line (`python -m annlab.run`, `annlab-run`): annlab's help page, or Hydra's app."""
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(help_page([a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]))
+        return
     main()
+
+
+if __name__ == "__main__":
+    cli()

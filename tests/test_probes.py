@@ -184,3 +184,31 @@ def test_gradient_norms_of_a_deep_sigmoid_net_do_not_underflow() -> None:
     assert 0 < expected[0] < 1e-24
     assert values[STATS.index("grad_z_norm"), 0].item() == pytest.approx(expected[0], rel=1e-5, abs=0)
     assert values[STATS.index("grad_w_norm"), 0].item() == pytest.approx(expected[1], rel=1e-5, abs=0)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "prelu"])
+def test_probe_of_the_training_batch_equals_a_probe_of_that_batch_and_leaves_backward_unchanged(
+    activation: str,
+) -> None:
+    """probe.batch=train: the stats taken from the step's own forward pass equal those of a
+    separate probe of the same rows, and every parameter's .grad is what loss.backward() gives."""
+    model = two_layer_net(activation)
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(2)), torch.arange(64) % 3
+    probe = Probe(model, x, y, F.cross_entropy)
+    separate = probe.measure().values
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+    expected_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    keep: list = []
+    pending = probe.measure_step(keep, F.cross_entropy(model(x, keep=keep), y), grad_scale=1.0)
+    torch.testing.assert_close(pending.values, separate, equal_nan=True)
+    for param, grad in zip(model.parameters(), expected_grads, strict=True):
+        assert torch.equal(param.grad, grad)
+    # A shorter batch's z and a gradient norms are scaled by the factor given, nothing else.
+    keep = []
+    scaled = probe.measure_step(keep, F.cross_entropy(model(x, keep=keep), y), grad_scale=0.5).values
+    rows = [STATS.index("grad_z_norm"), STATS.index("grad_a_norm")]
+    torch.testing.assert_close(scaled[rows], separate[rows] * 0.5)
+    others = [i for i in range(len(STATS)) if i not in rows]
+    torch.testing.assert_close(scaled[others], separate[others], equal_nan=True)

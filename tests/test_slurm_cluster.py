@@ -92,12 +92,12 @@ def test_scancel_on_the_slurm_cluster_ends_runs_killed_and_a_rerun_trains_only_t
     """Three jobs, one at a time: a long one is cancelled while it trains (SIGTERM, then SIGKILL
     10 s later: the run must end KILLED, not stay RUNNING), one is cancelled before it starts (no
     run, no result: the launcher records it), and one finishes; a rerun trains the other two."""
-    sweep = ["-m", "trainer.epochs=3000,1,2", "dataset.n_samples=200", "tracking=server", "tracking.experiment=cancel"]
+    sweep = ["-m", "trainer.epochs=1500,1,2", "dataset.n_samples=200", "tracking=server", "tracking.experiment=cancel"]
     args = [sys.executable, "-m", "annlab.run", *sweep, *ON_SLURM, "hydra.launcher.array_parallelism=1"]
     proc = subprocess.Popen(
         args, cwd=tmp_path, env={**os.environ, **cluster}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    long_job = wait_for(lambda: _running_job(cluster, "cancel", "3000"), "the long job to train")
+    long_job = wait_for(lambda: _running_job(cluster, "cancel", "1500"), "the long job to train")
     waiting = wait_for(lambda: _pending_job(cluster), "a job waiting its turn")
     env = {**os.environ, **cluster}
     subprocess.run(["scancel", waiting], env=env, check=True)
@@ -108,7 +108,7 @@ def test_scancel_on_the_slurm_cluster_ends_runs_killed_and_a_rerun_trains_only_t
     assert "KILLED: relu-kaiming-d3-moons-s0 (SIGTERM" in out
     assert f"SLURM job {waiting} was cancelled before it started" in out
     by_epochs = {r.data.params["trainer.epochs"]: r.info.status for r in runs(cluster, "cancel")}
-    assert by_epochs.pop("3000") == "KILLED"
+    assert by_epochs.pop("1500") == "KILLED"
     assert list(by_epochs.values()) == ["FINISHED"]  # the cancelled-before-start job made no run
     again = run_cli([*sweep, *ON_SLURM], tmp_path, env=cluster)
     assert again.returncode == 0, again.stdout[-3000:]

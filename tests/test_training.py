@@ -113,3 +113,22 @@ def test_learned_activation_parameters_are_recorded_per_layer(config: Callable[.
     assert not client.get_metric_history(result.run_id, "act_param_mean/layer_03")
     relu = run_job(config(*FAST), uri=store)
     assert "act_param_mean" not in pd.read_parquet(client.download_artifacts(relu.run_id, "layer_stats.parquet"))
+
+
+def test_probing_the_training_batch_trains_bit_for_bit_as_the_fixed_probe(config: Callable[..., RunConfig]) -> None:
+    """probe=train traces every step, from the step's own batch; the training itself (weights,
+    epoch metrics) is exactly what the fixed probe's run gives, and the shorter last batch of
+    each epoch is probed too."""
+    runs = {}
+    for probe in ("default", "train"):
+        cfg = config(f"probe={probe}", "trainer.epochs=3", "dataset.n_samples=230", "activation=prelu")
+        data, model, device = prepare(cfg)
+        sink = Collect()
+        result = train(model, data, cfg, sink, device)
+        runs[probe] = (result, sink, [p.detach().clone() for p in model.parameters()])
+    (fixed, fixed_sink, fixed_params), (traced, traced_sink, traced_params) = runs["default"], runs["train"]
+    assert fixed.final == traced.final and fixed_sink.epochs == traced_sink.epochs
+    assert all(torch.equal(a, b) for a, b in zip(fixed_params, traced_params, strict=True))
+    assert traced.steps == 9  # 184 training rows in batches of 64: three steps an epoch, the last of 56
+    assert sorted(traced_sink.stats) == list(range(9))
+    assert sorted(fixed_sink.stats) == [0, 8]

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from annlab.names import ACTIVATION_NAMES
+
 # Hidden-layer activations. Each entry builds a module from the config's params, so that a
 # learnable one (PReLU) owns its parameter and appears in the model's parameter summary.
 ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
@@ -24,6 +26,7 @@ ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
     "softsign": nn.Softsign,
     "identity": nn.Identity,
 }
+assert tuple(ACTIVATIONS) == ACTIVATION_NAMES, "annlab.names.ACTIVATION_NAMES must list ACTIVATIONS' keys"
 
 # Flat regions of the bounded activations: a unit is saturated where the derivative has fallen
 # below 5% of its peak (sigmoid: |z| > 4.36, a outside [0.0127, 0.987]; tanh: |z| > 2.18,

@@ -9,8 +9,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from annlab.names import INIT_ALIASES, INIT_NAMES, INIT_REGISTRY_NAMES
 from annlab.net.critical import fill
-from annlab.record import RENAMED
 
 Params = dict[str, Any]
 NAN = float("nan")
@@ -80,11 +80,8 @@ INITS: dict[str, Init] = {
     "calibrated_orthogonal": Init(lambda w, gain=1.0: fill(w, gain, orthogonal=True), lambda p, i, o: _gain(p) / i),
 }
 
-# The seed says "xavier" and "kaiming" and means the normal variants; "default" is the name the
-# first release gave PyTorch's own init (it is not annlab's default, which is kaiming).
-ALIASES: dict[str, str] = {"xavier": "xavier_normal", "kaiming": "kaiming_normal", **RENAMED["init"]}
-
-INIT_NAMES: tuple[str, ...] = (*INITS, *ALIASES)
+assert tuple(INITS) == INIT_REGISTRY_NAMES, "annlab.names.INIT_REGISTRY_NAMES must list INITS' keys"
+ALIASES = INIT_ALIASES
 
 
 def resolve_init(name: str) -> str:

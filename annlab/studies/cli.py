@@ -8,8 +8,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from annlab.read import analysis
-from annlab.read.store import StoreError, load
 from annlab.record import resolve_uri
 from annlab.studies import STUDIES
 from annlab.studies.common import MissingData
@@ -25,6 +23,9 @@ def run_study(name: str, extra: Sequence[str]) -> int:
 
 def check_study(name: str, uri: str) -> int:
     """Print the measured figures beside the expectation; 0 holds, 1 does not, 2 data missing."""
+    from annlab.read import analysis
+    from annlab.read.store import StoreError, load
+
     try:
         frames = load(uri, [name])
         verdict = STUDIES[name].check(frames)

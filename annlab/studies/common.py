@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+from annlab.lazy import lazy
 
-from annlab.read import analysis
-from annlab.read.store import Frames
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from annlab.read.store import Frames
+
+# Loaded at the first check, not at import: `python -m annlab.study list` stays light.
+analysis = lazy("annlab.read.analysis")
 
 
 @dataclass
@@ -56,6 +61,8 @@ def need(frames: Frames, **values: Sequence[object]) -> None:
 def hidden_span(frames: Frames, stat: str, column: str, last_over_first: bool) -> pd.DataFrame:
     """Per run at step 0: log2 of `stat` at the last hidden layer over the first (or the
     inverse), in a column named `column`, with the runs' grid columns."""
+    import numpy as np
+
     rows = hidden(frames, stat)
     rows = rows[rows.step == rows.groupby("run_id").step.transform("min")]
     first = rows[rows.layer == 1].set_index("run_id").value

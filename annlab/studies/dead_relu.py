@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from annlab.read.store import Frames
+from typing import TYPE_CHECKING
+
 from annlab.studies.common import Study, Verdict, hidden, need
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
 
 FINDING = "under a large learning rate relu's dead fraction grows and stays; leaky_relu, prelu and elu stay near zero"
 

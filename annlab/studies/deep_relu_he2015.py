@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from annlab.read import analysis
-from annlab.read.store import Frames
+from annlab.lazy import lazy
 from annlab.studies.common import Study, Verdict, need, std_ratio
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
+
+# Loaded at the first check, not at import: `python -m annlab.study list` stays light.
+analysis = lazy("annlab.read.analysis")
 
 FINDING = "30-layer ReLU: xavier shrinks the signal ~2^-15 and stays at chance; kaiming trains"
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from annlab.read import analysis
-from annlab.read.store import Frames
+from typing import TYPE_CHECKING
+
+from annlab.lazy import lazy
 from annlab.studies.common import Study, Verdict, grad_ratio, need, std_ratio
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
+
+# Loaded at the first check, not at import: `python -m annlab.study list` stays light.
+analysis = lazy("annlab.read.analysis")
 
 FINDING = (
     "the seed's rule: kaiming preserves the ReLU family's signal and xavier tanh's at depth 10; "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from annlab.read.store import Frames
+from typing import TYPE_CHECKING
+
 from annlab.studies.common import MissingData, Study, Verdict
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
 
 FINDING = "the output layer follows the task: sigmoid for binary, softmax for multi-class, identity for regression"
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from annlab.read.store import Frames
+from typing import TYPE_CHECKING
+
 from annlab.studies.common import Study, Verdict, hidden, need
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
 
 FINDING = "sigmoid with the standard init drives its top hidden layer towards 0 early in training"
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
-from annlab.read.store import Frames, load_networks, load_text
+from annlab.lazy import lazy
 from annlab.record import SUMMARY_FILE
 from annlab.studies.common import MissingData, Study, Verdict
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
+
+# Loaded at the first check, not at import: `python -m annlab.study list` stays light.
+store = lazy("annlab.read.store")
 
 FINDING = (
     "the tutorial's own network, as its runs recorded it: 26 parameters (12, 8, 6); layers linear1 "
@@ -35,7 +42,7 @@ def check(frames: Frames) -> Verdict:
         raise MissingData("no finished run of the tutorial's network")
     v = Verdict()
     first = runs.head(1)
-    table = load_text(first, SUMMARY_FILE, frames.uri)
+    table = store.load_text(first, SUMMARY_FILE, frames.uri)
     rows = summary_rows(table)
     v.add(
         "summary rows",
@@ -46,7 +53,7 @@ def check(frames: Frames) -> Verdict:
     totals = re.findall(r"^(Total|Trainable) params: ([\d,]+)", table, flags=re.M)
     shown = " / ".join(n for _, n in totals)
     v.add("total / trainable params", shown, "26 / 26", shown == "26 / 26")
-    network = load_networks(first, frames.uri).sort_values("layer")
+    network = store.load_networks(first, frames.uri).sort_values("layer")
     layers = [f"{r.name}: {r.fan_in} -> {r.fan_out} {r.init} + {r.activation}" for r in network.itertuples()]
     v.add(
         "layers (name: shape, init, activation)",

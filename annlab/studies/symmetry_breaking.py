@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from annlab.read.store import Frames
+from typing import TYPE_CHECKING
+
 from annlab.studies.common import Study, Verdict, hidden, need
+
+if TYPE_CHECKING:
+    from annlab.read.store import Frames
 
 FINDING = (
     "zeros/ones/constant never break symmetry and do no better than a linear model; "

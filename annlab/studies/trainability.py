@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from annlab.read import analysis
-from annlab.read.store import Frames
+from annlab.lazy import lazy
 from annlab.studies.common import Study, Verdict, need
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from annlab.read.store import Frames
+
+# Loaded at the first check, not at import: `python -m annlab.study list` stays light.
+analysis = lazy("annlab.read.analysis")
 
 FINDING = (
     "kept gradients are not a promise of training: at depth 20 (plain SGD, fixed budget) critical trains sigmoid "

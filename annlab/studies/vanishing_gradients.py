@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from annlab.read import analysis
-from annlab.read.store import Frames
+from annlab.lazy import lazy
 from annlab.studies.common import Study, Verdict, measured_and_predicted, need
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from annlab.read.store import Frames
+
+# Loaded at the first check, not at import: `python -m annlab.study list` stays light.
+analysis = lazy("annlab.read.analysis")
 
 FINDING = (
     "sigmoid gradients vanish (first/output < 1e-2) by depth 5; relu + kaiming keeps them within a decade; "

@@ -15,6 +15,7 @@ LEGACY_NAMES = {group: {new: old for old, new in renames.items()} for group, ren
 # the identity at that value, so that a sweep started before them resumes after them.
 NEW_KEYS_AT_OLD_BEHAVIOUR: dict[tuple[str, ...], Any] = {
     ("dataset", "standardize"): True,
+    ("probe", "batch"): "fixed",
 }
 # What the identity never holds: where a run is logged, how it is resumed, how many threads it used.
 NOT_IDENTITY = ("tracking", "resume", "threads")

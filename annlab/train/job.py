@@ -144,7 +144,8 @@ def calibrate(cfg: RunConfig, data: Split, model: MLP, device: torch.device) -> 
     """Measure the gains of calibrated inits on the probe batch itself. Done inside the job's run:
     it costs seconds for a deep model (the sweep's pre-check skips it), and it fails only on data
     (a layer that no example activates), which then ends that run FAILED with the layer named."""
-    idx = probe_indices(len(data.x_train), cfg.probe.batch_size, torch.Generator().manual_seed(cfg.seed))
+    rows = cfg.probe.batch_size or cfg.trainer.batch_size  # probe.batch=train: a training batch's worth
+    idx = probe_indices(len(data.x_train), rows, torch.Generator().manual_seed(cfg.seed))
     try:
         model.calibrate(data.x_train[idx].to(device))
     except ValueError as err:

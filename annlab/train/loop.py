@@ -99,8 +99,11 @@ def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.dev
     loss_fn = LOSSES[TASKS[model.task].loss]
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    probe_idx = probe_indices(len(x_train), p.batch_size, gen).to(device)
+    # Drawn in both probe modes, so that the training order (the generator's next draws) is the
+    # same whichever batch the stats come from.
+    probe_idx = probe_indices(len(x_train), p.batch_size or t.batch_size, gen).to(device)
     probe = Probe(model, x_train[probe_idx], y_train[probe_idx], loss_fn)
+    on_train_batch = p.batch == "train"
     opt = _optimizer(model, cfg.optimizer)
     n = len(x_train)
     last_step = math.ceil(n / t.batch_size) * t.epochs - 1
@@ -111,14 +114,21 @@ def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.dev
         for start in range(0, n, t.batch_size):
             interrupt.check()
             step = result.steps
-            pending = probe.measure() if step % p.every == 0 or step == last_step else None
+            probing = step % p.every == 0 or step == last_step
+            pending = probe.measure() if probing and not on_train_batch else None
             idx = order[start : start + t.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
+            keep: list[tuple[Tensor, Tensor, Tensor]] | None = [] if probing and on_train_batch else None
+            loss = loss_fn(model(x_train[idx], keep=keep), y_train[idx])
             if not math.isfinite(loss.item()):
                 result.diverged, result.reason = True, f"training loss turned non-finite at step {step}"
                 return result
-            loss.backward()
+            if keep is not None:
+                # A shorter last batch: its gradient norms (of a mean loss, ~1/sqrt(rows)) are
+                # rescaled to what a full batch would read.
+                pending = probe.measure_step(keep, loss, math.sqrt(len(idx) / t.batch_size))
+            else:
+                loss.backward()
             opt.step()
             if pending is not None:
                 sink.layer_stats(step, probe.finish(pending))

@@ -116,10 +116,14 @@ class Probe:
         self.by_layer = _offsets(columns)
         self.layer_of = torch.repeat_interleave(torch.arange(len(columns)), columns)
         self.n_units = sum(widths)
-        self._values = torch.empty(len(x), 2 * self.n_units, device=x.device)
-        self._grads = torch.empty(len(x), 2 * self.n_units, dtype=torch.float64, device=x.device)
+        self.columns = columns
+        self._buffers: dict[int, tuple[Tensor, Tensor]] = {}
         self.widths = torch.tensor(widths, dtype=torch.float32)
-        self.count = (columns * len(x)).float()
+        # probe.batch=train: the gradients of every parameter come from the same autograd call,
+        # for the optimiser; where each layer's weight is among them.
+        self.params = list(model.parameters())
+        position = {id(p): i for i, p in enumerate(self.params)}
+        self.weight_positions = [position[id(w)] for w in self.layer_weights]
         # Hidden activations that learn parameters (PReLU): their min / mean / max are extra rows.
         self.learned = [(i, list(act.parameters())) for i, act in enumerate(model.acts) if list(act.parameters())]
         # Runs of consecutive layers whose activation has the same saturation rule: one op each.
@@ -151,31 +155,59 @@ class Probe:
         with torch.no_grad():
             return self._stats(keep, grads)
 
-    def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
+    def measure_step(self, keep: list[tuple[Tensor, Tensor, Tensor]], loss: Tensor, grad_scale: float) -> PendingStats:
+        """probe.batch=train: the stats of the training step whose forward pass kept `keep` and
+        gave `loss`, from one autograd call that also leaves every parameter's .grad for the
+        optimiser (as loss.backward() would). `grad_scale` multiplies the z and a gradient
+        norms (a shorter last batch's, rescaled to a full batch's: see the loop)."""
         n = self.n_layers
+        zs = [z for _, z, _ in keep]
+        hidden_as = [a for _, _, a in keep[:-1]]
+        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *self.params])
+        for param, grad in zip(self.params, grads[2 * n - 1 :], strict=True):
+            param.grad = grad
+        weight_grads = [grads[2 * n - 1 + i] for i in self.weight_positions]
+        with torch.no_grad():
+            pending = self._stats(keep, [*grads[: 2 * n - 1], *weight_grads])
+            if grad_scale != 1.0:
+                pending.values[STATS.index("grad_z_norm") : STATS.index("grad_a_norm") + 1] *= grad_scale
+            return pending
+
+    def _buffer(self, batch: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The packed value and gradient matrices for a batch of this size, kept between probes:
+        fresh ones cost more in page faults than all the arithmetic on them."""
+        if batch not in self._buffers:
+            self._buffers[batch] = (
+                torch.empty(batch, 2 * self.n_units, device=device),
+                torch.empty(batch, 2 * self.n_units, dtype=torch.float64, device=device),
+            )
+        return self._buffers[batch]
+
+    def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
+        n, batch = self.n_layers, keep[0][1].shape[0]
+        values_buffer, grads_buffer = self._buffer(batch, keep[0][1].device)
+        count = (self.columns * batch).float()
         # Every layer's z and a side by side, one column per unit: [batch, 2 * units]; their
         # gradients likewise, where the output layer's dL/da is dL/dz (the loss takes the logits).
-        # Buffers kept between probes: fresh ones of this size cost more in page faults than all
-        # the arithmetic on them. Gradients are squared in float64: a deep sigmoid net's are
-        # ~1e-25 at layer 1, whose float32 squares are 0.
-        packed_grads = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=self._grads)
+        # Gradients are squared in float64: a deep sigmoid net's are ~1e-25 at layer 1, whose
+        # float32 squares are 0.
+        packed_grads = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=grads_buffer)
         grad_norms = _segment_sum(packed_grads.square_().sum(0), self.by_layer).sqrt().float()
-        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=self._values)
+        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=values_buffer)
 
         a = packed[:, self.n_units :]
         saturated = torch.zeros(n)
         for rule, layers, units, offsets in self.saturation:
-            saturated[layers] = _segment_sum(rule(a[:, units]).sum(0, dtype=a.dtype), offsets) / self.count[layers]
+            saturated[layers] = _segment_sum(rule(a[:, units]).sum(0, dtype=a.dtype), offsets) / count[layers]
         # Two passes (sums, then squares centred on each unit's mean, in place): Welford's
         # torch.var_mean is several times slower on CPU for these shapes, and one pass of raw
         # squares cancels badly for units far from zero with a small spread (sigmoid's a).
-        batch = packed.shape[0]
         unit_sum = packed.sum(0)
         unit_mean = unit_sum / batch
         unit_sq = packed.sub_(unit_mean).square_().sum(0)
-        means = _segment_sum(unit_sum, self.by_layer) / self.count
+        means = _segment_sum(unit_sum, self.by_layer) / count
         spread = unit_mean - means.index_select(0, self.layer_of)
-        stds = (_segment_sum(unit_sq + batch * spread * spread, self.by_layer) / (self.count - 1).clamp_min(1)).sqrt()
+        stds = (_segment_sum(unit_sq + batch * spread * spread, self.by_layer) / (count - 1).clamp_min(1)).sqrt()
         # A dead unit's a is 0 on every example: its sum and its centred squares are both 0.
         is_dead = (unit_sum[self.n_units :] == 0) & (unit_sq[self.n_units :] == 0)
         dead = _segment_sum(is_dead.float(), self.by_layer[: n + 1]) / self.widths
