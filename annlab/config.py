@@ -171,6 +171,9 @@ class TrackingConfig(_Strict):
     experiment: str = Field(min_length=1)
     # Seconds without a heartbeat after which a RUNNING run on another host counts as gone.
     stale_after: float = Field(gt=0)
+    # At most this many points per per-layer metric series in MLflow (step 0 and the last step
+    # always among them); layer_stats.parquet keeps every probe step.
+    metric_points: int = Field(ge=2)
 
 
 class RunConfig(_Strict):

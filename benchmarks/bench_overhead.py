@@ -97,6 +97,33 @@ def step_costs(probe_batch: int, cadences: tuple[int, ...]) -> None:
         print(f"    probe.every={every:<3} instrumented/bare {t[f'every={every}'] / b:.2f}x")
 
 
+def train_batch_costs() -> None:
+    """probe.batch=train: every stat of every layer at every step, taken from the training step's
+    own forward and backward pass, against a bare step (issue 12's target: at most 2x)."""
+    model, opt = _net()
+    x, y = torch.randn(BATCH * 16, FEATURES), torch.randint(0, CLASSES, (BATCH * 16,))
+    probe = Probe(model, x[:BATCH], y[:BATCH], F.cross_entropy)
+    kept: list[torch.Tensor] = []
+
+    def bare(i: int) -> None:
+        j = (i % 16) * BATCH
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x[j : j + BATCH]), y[j : j + BATCH]).backward()
+        opt.step()
+
+    def traced(i: int) -> None:
+        j = (i % 16) * BATCH
+        opt.zero_grad(set_to_none=True)
+        keep: list = []
+        pending = probe.measure_step(keep, F.cross_entropy(model(x[j : j + BATCH], keep=keep), y[j : j + BATCH]), 1.0)
+        opt.step()
+        kept.append(probe.finish(pending))
+
+    t = _timed({"bare": bare, "traced": traced})
+    ratio = t["traced"] / t["bare"]
+    print(f"  probe.batch=train, every step: bare {t['bare']:.0f} us, traced {t['traced']:.0f} us -> {ratio:.2f}x")
+
+
 class NullSink:
     """Drops everything: the job without tracking."""
 
@@ -139,6 +166,7 @@ def main() -> None:
     print(f"Probe overhead, depth {DEPTH}, width {WIDTH}, batch {BATCH}, 1 thread (median of {ROUNDS} rounds):")
     for probe_batch in (default.batch_size, 32):
         step_costs(probe_batch, (1, default.every))
+    train_batch_costs()
     print("MLflow logging share of a job's wall time (SQLite store, default probe settings):")
     logging_share([], "default job (relu d3 w32, moons 1000, 20 epochs)")
     logging_share(

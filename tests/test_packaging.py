@@ -29,7 +29,7 @@ def test_every_config_folder_is_a_listed_package() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Built from a copy: setuptools leaves build/ and *.egg-info in the folder it builds.
     source, dist = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
-    for name in ("annlab", "conf", "experiments"):
+    for name in ("annlab", "conf", "experiments", "hydra_plugins"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -49,6 +49,7 @@ def test_the_wheel_holds_every_config_and_study(wheel: Path) -> None:
     studies = {f"annlab/experiments/{p.name}" for p in (ROOT / "experiments").glob("*.yaml")}
     assert len(configs) > 40 and len(studies) >= 8
     assert configs | studies <= names
+    assert "hydra_plugins/annlab_launchers/slurm_launcher.py" in names  # hydra/launcher=slurm's class
 
 
 def test_the_cli_runs_from_the_wheel(wheel: Path, tmp_path: Path) -> None:

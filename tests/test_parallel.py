@@ -57,8 +57,9 @@ def test_slurm_launcher_config_composes(composed: Callable[..., dict]) -> None:
     # `composed` holds Hydra initialised on conf/ for the session; compose the hydra node too.
     cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher._target_ == "hydra_plugins.annlab_launchers.slurm_launcher.SlurmLauncher"
     assert (launcher.cpus_per_task, launcher.tasks_per_node, launcher.array_parallelism) == (1, 1, 64)
+    assert launcher.mem_gb == 2 and launcher.timeout_min == 60
 
 
 @pytest.mark.slow  # each job a fresh process that imports everything: ~35 s

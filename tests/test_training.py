@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from annlab.config import RunConfig
 from annlab.record import STATS
 from annlab.train.job import prepare, run_job
-from annlab.train.loop import train
+from annlab.train.loop import thinned, train
 
 
 class Collect:
@@ -132,3 +132,26 @@ def test_probing_the_training_batch_trains_bit_for_bit_as_the_fixed_probe(config
     assert traced.steps == 9  # 184 training rows in batches of 64: three steps an epoch, the last of 56
     assert sorted(traced_sink.stats) == list(range(9))
     assert sorted(fixed_sink.stats) == [0, 8]
+
+
+def test_every_step_in_the_table_a_thinned_series_in_mlflow(config: Callable[..., RunConfig], store: str) -> None:
+    """probe=train with tracking.metric_points=5: layer_stats.parquet holds every step, each
+    MLflow series 5 evenly spaced points with step 0 and the last step among them."""
+    cfg = config("probe=train", "trainer.epochs=4", "dataset.n_samples=400", "tracking.metric_points=5")
+    result = run_job(cfg, uri=store)
+    client = MlflowClient(store)
+    table = pd.read_parquet(client.download_artifacts(result.run_id, "layer_stats.parquet"))
+    assert sorted(table.step.unique()) == list(range(20))  # 320 training rows / 64: 5 steps an epoch
+    for key in ("grad_z_norm/layer_01", "a_std/layer_04"):
+        history = client.get_metric_history(result.run_id, key)
+        assert sorted(m.step for m in history) == [0, 5, 10, 14, 19]
+    last = table[(table.step == 19) & (table.layer == 1)].grad_z_norm.iloc[0]
+    assert client.get_metric_history(result.run_id, "grad_z_norm/layer_01")[-1].value == pytest.approx(last)
+
+
+@pytest.mark.parametrize(
+    ("n", "points", "expected"),
+    [(3, 5, [0, 1, 2]), (5, 5, [0, 1, 2, 3, 4]), (10, 2, [0, 9]), (101, 3, [0, 50, 100]), (20, 5, [0, 5, 10, 14, 19])],
+)
+def test_thinned_keeps_the_ends_and_spaces_the_rest_evenly(n: int, points: int, expected: list[int]) -> None:
+    assert sorted(thinned(list(range(n)), points)) == expected

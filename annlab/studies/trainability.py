@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 analysis = lazy("annlab.read.analysis")
 
 FINDING = (
-    "kept gradients are not a promise of training: at depth 20 (plain SGD, fixed budget) critical trains sigmoid "
-    "where xavier and kaiming stay at chance and matches the seed's rule for tanh, relu and gelu; calibrated's "
-    "shared bias leaves relu at chance"
+    "kept gradients are not a promise of training: at depth 20 (SGD with momentum, one fixed budget) critical "
+    "trains sigmoid where xavier and kaiming stay at chance and matches the seed's rule for tanh, relu and gelu; "
+    "calibrated's shared bias leaves relu at chance"
 )
 CHANCE = 0.5  # circles is balanced: a diverged or failed run counts as this
 AT_CHANCE = 0.6  # mean val acc at or below this: did not train

@@ -26,7 +26,7 @@ from annlab.train import interrupt
 from annlab.train.data import Split, load_split
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
-from annlab.train.loop import TrainResult, probe_indices, train
+from annlab.train.loop import TrainResult, probe_indices, probe_steps, thinned, train
 from annlab.train.reaper import owner_tags
 from annlab.train.summary import named_parameters_text, param_summary
 from annlab.train.tracking import RunLogger, ensure_experiment, flatten
@@ -261,7 +261,8 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
     if cfg.resume and (existing := finished_run(uri, experiment_id, digest)):
         return JobResult(existing, name, "SKIPPED", False, {}, time.perf_counter() - tic, 0.0, "already FINISHED")
     tags = {**run_tags(cfg, prepared[0], digest), **owner_tags(), **meta.tags}
-    logger = RunLogger(uri, experiment_id, name, tags)
+    steps = thinned(probe_steps(len(prepared[0].x_train), cfg), cfg.tracking.metric_points)
+    logger = RunLogger(uri, experiment_id, name, tags, steps)
     with interrupt.sigterm_requests_stop():
         try:
             result = _train_and_record(cfg, meta, logger, prepared)

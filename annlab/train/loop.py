@@ -79,6 +79,19 @@ def probe_indices(n: int, batch_size: int, generator: torch.Generator) -> Tensor
     return torch.randperm(n, generator=generator)[:batch_size]
 
 
+def probe_steps(n_train: int, cfg: RunConfig) -> list[int]:
+    """The optimiser steps a run probes: step 0, every `probe.every`-th and the last."""
+    last = math.ceil(n_train / cfg.trainer.batch_size) * cfg.trainer.epochs - 1
+    return [s for s in range(last + 1) if s % cfg.probe.every == 0 or s == last]
+
+
+def thinned(steps: list[int], points: int) -> set[int]:
+    """At most `points` of `steps`, evenly spaced, the first and the last always among them."""
+    if len(steps) <= points:
+        return set(steps)
+    return {steps[round(i * (len(steps) - 1) / (points - 1))] for i in range(points)}
+
+
 def _epoch_metrics(model: MLP, loss_fn: Loss, data: Split, device: torch.device) -> dict[str, float]:
     """train/ and val/ loss and score of the model as it is now."""
     name = TASKS[model.task].score

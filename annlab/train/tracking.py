@@ -117,8 +117,13 @@ class RunLogger:
     metrics), so that a job can report its logging share.
     """
 
-    def __init__(self, uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str]):
+    def __init__(
+        self, uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str], metric_steps: set[int] | None = None
+    ):
         self.client = MlflowClient(uri)
+        # The probe steps whose per-layer stats also go to MLflow as metrics (None: all of them);
+        # layer_stats.parquet holds every probe step.
+        self.metric_steps = metric_steps
         self.seconds = 0.0
         self.n_values = 0
         self._layer_rows: list[tuple[int, float, Tensor]] = []  # (step, time, [stats, layers])
@@ -167,6 +172,8 @@ class RunLogger:
         tic = time.perf_counter()
         metrics = self._pending
         for step, t, values in self._layer_rows[self._flushed_rows :]:
+            if self.metric_steps is not None and step not in self.metric_steps:
+                continue
             ts = int(t * 1000)
             rows = values.tolist()
             for stat, row in zip(stat_names(len(rows)), rows, strict=True):
