@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,14 +35,17 @@ ROOT = _PACKAGE if (_PACKAGE / "conf" / "config.yaml").is_file() else _PACKAGE.p
 # conf/config.yaml puts ROOT on Hydra's search path, so that the studies in experiments/
 # compose as the config group `experiments` from any working directory.
 os.environ.setdefault("ANNLAB_ROOT", str(ROOT))
-ANNLAB_LAUNCHERS = "hydra_plugins.annlab_launchers."
+ANNLAB_PLUGINS = "hydra_plugins.annlab_launchers."
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:
-    data = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(data, dict)
-    data.pop("hydra", None)
-    return {str(k): v for k, v in data.items()}
+    """The job's config as plain data, resolved, without the hydra node (not resolved either: a
+    sweep's job number is set only when the job runs)."""
+    return {
+        str(k): OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+        for k in cfg
+        if k != "hydra"
+    }
 
 
 def compose_config(overrides: list[str] | None = None) -> RunConfig:
@@ -71,13 +75,16 @@ def _writable(key: str, folder: str) -> None:
 def sweep_jobs(config: DictConfig) -> list[list[str]]:
     """The override list of every job of the sweep `config` describes, as Hydra's basic
     sweeper expands it (hydra.sweeper.params first, then the command line)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra_plugins.annlab_launchers.sweeper import expand
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    overrides = OverridesParser.create().parse_overrides(arguments)
-    batches = BasicSweeper.split_arguments(overrides, None)
-    return [list(job) for batch in batches for job in batch]
+    return expand(OverridesParser.create().parse_overrides(arguments))
+
+
+def config_groups() -> set[str]:
+    """The config groups a job override can choose an option of: conf/'s folders and experiments."""
+    return {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()} | {"experiments"}
 
 
 def _reap(uri: str, experiment_id: str, stale_after: float) -> None:
@@ -87,15 +94,18 @@ def _reap(uri: str, experiment_id: str, stale_after: float) -> None:
         print(f"annlab: ended run {name}, left RUNNING by a process that is gone (tag annlab.error says why)")
 
 
-def _check_jobs(config: DictConfig, jobs: list[list[str]]) -> set[tuple[str, str, float]]:
-    """Compose and validate every job; the (store, experiment) pairs they log to. Any error of
-    any kind stops the sweep here: the pre-check never fails open."""
+def _check_jobs(
+    jobs: list[list[str]], compose: Callable[[list[str]], DictConfig]
+) -> tuple[list[DictConfig], set[tuple[str, str, float]]]:
+    """Compose (with `compose`) and validate every job; the configs, and the (store, experiment)
+    pairs they log to. Any error of any kind stops the sweep here: the pre-check never fails open."""
     from annlab.train.job import check
 
-    errors, stores = [], set()
+    errors, stores, composed = [], set(), []
     for overrides in jobs:
         try:
-            cfg = parse_config(_plain(hydra.compose(config.hydra.job.config_name, overrides=overrides)))
+            composed.append(compose(overrides))
+            cfg = parse_config(_plain(composed[-1]))
             check(cfg)
             stores.add((resolve_uri(cfg.tracking.uri), cfg.tracking.experiment, cfg.tracking.stale_after))
         except Exception as err:  # Hydra, OmegaConf (interpolations), pydantic, data and model errors alike
@@ -103,25 +113,53 @@ def _check_jobs(config: DictConfig, jobs: list[list[str]]) -> set[tuple[str, str
             errors.append(f"job {' '.join(overrides) or '(no overrides)'}:\n{reason}")
     if errors:
         _fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))
-    return stores
+    return composed, stores
 
 
-def _register_launcher(target: str) -> None:
-    """Make annlab's own launcher (conf/hydra/launcher/slurm.yaml) known to Hydra: its plugin scan
-    does not see the hydra_plugins folder of an editable install, so it is registered by hand."""
-    if target.startswith(ANNLAB_LAUNCHERS):
-        from importlib import import_module
+def check_sweep(
+    config: DictConfig, jobs: list[list[str]], compose: Callable[[list[str]], DictConfig]
+) -> list[DictConfig]:
+    """Before any job of a sweep starts: compose and validate every job's config (a bad value
+    anywhere stops the sweep before training), create each tracking store once (parallel jobs
+    race on a fresh SQLite store) and end runs left RUNNING by a process that is gone, count
+    the jobs for progress lines. Returns the composed configs."""
+    from annlab.train.tracking import ensure_experiment
 
-        from hydra.core.plugins import Plugins
+    try:
+        composed, stores = _check_jobs(jobs, compose)
+        for uri, experiment, stale_after in sorted(stores):
+            _reap(uri, ensure_experiment(uri, experiment), stale_after)
+    except ConfigError as err:
+        _fail(str(err))
+    except Exception as err:  # never fall through to training unchecked
+        _fail(f"the sweep could not be checked before it started, so nothing was run: {type(err).__name__}: {err}")
+    os.environ[TOTAL_ENV] = str(len(jobs))
+    os.environ[SWEEP_ENV] = str(config.hydra.sweep.dir)
+    # Two sweeps started in the same second share Hydra's sweep folder: each keeps its own
+    # results file there, so that its summary counts only its own jobs.
+    os.environ[SWEEP_ID_ENV] = uuid.uuid4().hex[:12]
+    print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(sorted({s[0] for s in stores}))}", flush=True)
+    return composed
 
-        module, name = target.rsplit(".", 1)
-        Plugins.instance().register(getattr(import_module(module), name))
+
+def _register_plugins(config: DictConfig) -> None:
+    """Make annlab's own sweeper and launcher (conf/hydra/) known to Hydra: its plugin scan does
+    not see the hydra_plugins folder of an editable install, so they are registered by hand."""
+    from importlib import import_module
+
+    from hydra.core.plugins import Plugins
+
+    for node in (config.hydra.sweeper, config.hydra.launcher):
+        target = str(node.get("_target_", ""))
+        if target.startswith(ANNLAB_PLUGINS):
+            module, name = target.rsplit(".", 1)
+            Plugins.instance().register(getattr(import_module(module), name))
 
 
 class SweepCallback(Callback):
-    """Before any job of a sweep starts: compose and validate every job's config (a bad value
-    anywhere stops the sweep before training), count the jobs for progress lines, and create
-    the tracking store once (parallel jobs race on a fresh SQLite store)."""
+    """Around a sweep: annlab's plugins registered and the output folder checked before it; with
+    any sweeper but annlab's own (which checks the jobs it composes), the pre-check of every job;
+    after it, the end-of-sweep summary."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _writable("hydra.run.dir", str(config.hydra.run.dir))
@@ -130,28 +168,13 @@ class SweepCallback(Callback):
         # Hydra turns an exception raised here into a warning and runs the sweep anyway: every
         # failure is therefore an exit (SystemExit is not an Exception), never a fall-through.
         try:
-            self._start(config)
+            _writable("hydra.sweep.dir", str(config.hydra.sweep.dir))
+            _register_plugins(config)
         except Exception as err:
             _fail(f"the sweep could not be checked before it started, so nothing was run: {type(err).__name__}: {err}")
-
-    def _start(self, config: DictConfig) -> None:
-        _writable("hydra.sweep.dir", str(config.hydra.sweep.dir))
-        _register_launcher(str(config.hydra.launcher.get("_target_", "")))
-        from annlab.train.tracking import ensure_experiment
-
-        jobs = sweep_jobs(config)
-        stores = _check_jobs(config, jobs)
-        for uri, experiment, stale_after in sorted(stores):
-            try:
-                _reap(uri, ensure_experiment(uri, experiment), stale_after)
-            except ConfigError as err:
-                _fail(str(err))
-        os.environ[TOTAL_ENV] = str(len(jobs))
-        os.environ[SWEEP_ENV] = str(config.hydra.sweep.dir)
-        # Two sweeps started in the same second share Hydra's sweep folder: each keeps its own
-        # results file there, so that its summary counts only its own jobs.
-        os.environ[SWEEP_ID_ENV] = uuid.uuid4().hex[:12]
-        print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(sorted({s[0] for s in stores}))}", flush=True)
+        if not str(config.hydra.sweeper.get("_target_", "")).startswith(ANNLAB_PLUGINS):
+            name = config.hydra.job.config_name
+            check_sweep(config, sweep_jobs(config), lambda job: hydra.compose(name, overrides=job))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         done = outcomes.read(str(config.hydra.sweep.dir))

@@ -17,6 +17,10 @@ from conftest import run_cli
 from mlflow.tracking import MlflowClient
 from servers import mlflow_server, postgres
 
+# Every SLURM job is a fresh process importing torch and mlflow: about 3 minutes of CPU in all,
+# so these run with the slow tests (in CI too), not in the default run.
+pytestmark = pytest.mark.slow
+
 # The README's command, with only the partition and time limit set for the test cluster.
 ON_SLURM = ["hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}", "hydra.launcher.timeout_min=10"]
 SMALL = ["trainer.epochs=2", "dataset.n_samples=200", "tracking=server"]

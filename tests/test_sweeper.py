@@ -1,0 +1,79 @@
+"""annlab's sweeper: each job composed once, and what it composes is what Hydra composes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Result
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from annlab.run import ROOT, config_groups
+from hydra_plugins.annlab_launchers.sweeper import Composer, expand
+
+SWEEPS = [
+    ["+experiments=vanishing_gradients", "activation=sigmoid,relu", "model.depth=1,4", "seed=0,2"],
+    ["+experiments=criticality", "init=critical,calibrated", "model.depth=10", "optimizer.lr=1e-3"],
+    ["model=per_layer", "seed=0,1", "trainer.epochs=2"],
+    ["dataset=iris,diabetes", "++dataset.params.foo=1", "~dataset.params", "+extra.key=3", "hydra.job.chdir=false"],
+    ["init=xavier", "init.params.gain=2.5,0.5", "tracking.experiment=a,'b c'", "optimizer=adam"],
+]
+
+
+class Context:
+    """What Composer needs of Hydra's context: its config loader."""
+
+    def __init__(self, loader: object) -> None:
+        self.config_loader = loader
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=[s[0] for s in SWEEPS])
+def test_each_job_composes_as_hydra_composes_it(sweep: list[str]) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        gh = GlobalHydra.instance().hydra
+        master = compose("config", return_hydra_config=True)
+        composer = Composer(Context(gh.config_loader), master, config_groups())  # type: ignore[arg-type]
+        jobs = expand(OverridesParser.create().parse_overrides(sweep))
+        assert len(jobs) >= 2
+        for job in jobs:
+            ours = OmegaConf.to_container(composer.compose(job))
+            hydras = OmegaConf.to_container(gh.config_loader.load_sweep_config(master, job))
+            assert ours == hydras, job
+        # one Hydra composition per distinct set of group choices, not one per job
+        shaping_keys = config_groups() | {"hydra.job.chdir"}
+        shaping = {tuple(o for o in job if o.split("=")[0].lstrip("+~") in shaping_keys) for job in jobs}
+        assert len(composer.bases) == len(shaping)
+
+
+def test_a_bad_value_override_is_refused_as_hydra_refuses_it() -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        gh = GlobalHydra.instance().hydra
+        composer = Composer(Context(gh.config_loader), compose("config", return_hydra_config=True), config_groups())
+        with pytest.raises(Exception, match=r"Could not override 'model\.widht'"):
+            composer.compose(["model.widht=8"])
+        with pytest.raises(Exception, match=r"Could not append to config\. An item is already at 'seed'"):
+            composer.compose(["+seed=3"])
+
+
+def test_a_sweep_composes_each_job_once(tmp_path: Path, cli: Callable[..., Result], monkeypatch) -> None:
+    """Hydra's config loader is asked once per distinct set of group choices: 2 here, for 8 jobs."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    calls = []
+    real = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, sweep_overrides):  # type: ignore[no-untyped-def]
+        calls.append(list(sweep_overrides))
+        return real(self, master_config, sweep_overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    proc = cli(["-m", "activation=relu,tanh", "model.depth=1,2", "seed=0,1", "trainer.epochs=1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "8 jobs: 8 finished" in proc.stdout
+    assert sorted(calls) == [["activation=relu"], ["activation=tanh"]]
