@@ -58,6 +58,7 @@ class JobResult:
     seconds: float
     logging_seconds: float
     error: str = ""
+    train_seconds: float = 0.0  # of `seconds`, inside the training loop
 
     def line(self) -> str:
         """The one-line result a sweep prints per job."""
@@ -275,7 +276,8 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
             raise
     seconds = time.perf_counter() - tic
     return JobResult(
-        logger.run_id, name, "FINISHED", result.diverged, result.final, seconds, logger.seconds, result.reason
+        logger.run_id, name, "FINISHED", result.diverged, result.final, seconds, logger.seconds, result.reason,
+        result.seconds,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -56,6 +57,7 @@ class TrainResult:
     steps: int = 0
     epochs: int = 0
     diverged: bool = False
+    seconds: float = 0.0  # wall time inside train(): the training loop, probes and epoch metrics
     reason: str = ""
     final: dict[str, float] = field(default_factory=dict)
 
@@ -103,6 +105,14 @@ def _epoch_metrics(model: MLP, loss_fn: Loss, data: Split, device: torch.device)
 
 
 def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.device) -> TrainResult:
+    """Train `model` on `data` as `cfg` says (see `_train`); the result says how long it took."""
+    tic = time.perf_counter()
+    result = _train(model, data, cfg, sink, device)
+    result.seconds = time.perf_counter() - tic
+    return result
+
+
+def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.device) -> TrainResult:
     """Train `model` on `data` as `cfg` says, sending probe stats and epoch metrics to `sink`.
 
     Epoch 0 is the state before the first update. A non-finite training loss ends training

@@ -154,6 +154,9 @@ class AnnlabSweeper(Sweeper):
             with open_dict(cfg):
                 cfg.hydra.job.id = idx
                 cfg.hydra.job.num = idx
+                # No per-job .hydra/ folder of three YAML files: the run's config.yaml artifact
+                # holds the job's config, the sweep folder's multirun.yaml the sweep's.
+                cfg.hydra.output_subdir = None
             returns.append(
                 run_job(
                     hydra_context=self.hydra_context,
