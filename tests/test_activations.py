@@ -103,3 +103,14 @@ def test_saturation_rules_mark_the_flat_tails() -> None:
 def test_unknown_activation_names_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match="allowed: sigmoid, tanh, relu"):
         build_activation("swishy")
+
+
+def test_softmax_output_jacobian_is_diag_s_minus_s_outer_s() -> None:
+    """The seed's softmax output: d softmax(z) / dz = diag(s) - s s^T, against autograd."""
+    z = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    softmax = OUTPUT_ACTIVATIONS["softmax"]
+    for row in z:
+        s = softmax(row)
+        jacobian = torch.autograd.functional.jacobian(softmax, row)
+        torch.testing.assert_close(jacobian, torch.diag(s) - torch.outer(s, s))
+        torch.testing.assert_close(jacobian.sum(0), torch.zeros(5, dtype=torch.float64))  # s sums to 1

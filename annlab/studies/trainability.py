@@ -50,9 +50,11 @@ def _cell(table: pd.DataFrame, act: str, init: str) -> float:
 def _reported_rows(v: Verdict, table: pd.DataFrame) -> None:
     for act in sorted({a for a, _ in table.index}):
         part = table.loc[act]
-        shown = ", ".join(f"{i} {r.acc:.2f}" + (f" ({int(r.lost)} lost)" if r.lost else "") for i, r in part.iterrows())
+        shown = ", ".join(
+            f"{i} {r.acc:.2f}/{r.loss:.2f}" + (f" ({int(r.lost)} lost)" if r.lost else "") for i, r in part.iterrows()
+        )
         trained = [i for i, r in part.iterrows() if r.acc > AT_CHANCE]
-        v.add(f"{act}: mean val acc", shown, f"(reported: above chance with {', '.join(trained) or 'none'})", True)
+        v.add(f"{act}: mean val acc/loss", shown, f"(reported: above chance with {', '.join(trained) or 'none'})", True)
 
 
 def check(frames: Frames) -> Verdict:
