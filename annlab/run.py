@@ -257,7 +257,8 @@ def main(cfg: DictConfig) -> float | None:
     else:
         print(f"annlab: {meta.label} {result.line()}", flush=True)
     status = "DIVERGED" if result.diverged else result.status
-    _record({"name": name, "status": status, "error": result.error, "train_s": f"{result.train_seconds:.4f}"})
+    seconds = {"train_s": result.train_seconds, "job_s": result.seconds, "mlflow_s": result.logging_seconds}
+    _record({"name": name, "status": status, "error": result.error, **{k: f"{v:.4f}" for k, v in seconds.items()}})
     key = next((k for k in result.metrics if k.startswith("val/") and k != "val/loss"), None)
     return result.metrics.get(key) if key else None
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Result
-from hydra import compose, initialize_config_dir
+from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from annlab.run import ROOT, config_groups
+from annlab.run import config_groups
 from hydra_plugins.annlab_launchers.sweeper import Composer, expand
 
 SWEEPS = [
@@ -31,34 +31,34 @@ class Context:
         self.config_loader = loader
 
 
+def composer(composed: Callable[..., dict]) -> tuple[Composer, object, object]:
+    """A Composer on the Hydra the session's `composed` fixture initialised on conf/."""
+    loader = GlobalHydra.instance().hydra.config_loader  # type: ignore[union-attr]
+    master = compose("config", return_hydra_config=True)
+    return Composer(Context(loader), master, config_groups()), loader, master  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("sweep", SWEEPS, ids=[s[0] for s in SWEEPS])
-def test_each_job_composes_as_hydra_composes_it(sweep: list[str]) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        gh = GlobalHydra.instance().hydra
-        master = compose("config", return_hydra_config=True)
-        composer = Composer(Context(gh.config_loader), master, config_groups())  # type: ignore[arg-type]
-        jobs = expand(OverridesParser.create().parse_overrides(sweep))
-        assert len(jobs) >= 2
-        for job in jobs:
-            ours = OmegaConf.to_container(composer.compose(job))
-            hydras = OmegaConf.to_container(gh.config_loader.load_sweep_config(master, job))
-            assert ours == hydras, job
-        # one Hydra composition per distinct set of group choices, not one per job
-        shaping_keys = config_groups() | {"hydra.job.chdir"}
-        shaping = {tuple(o for o in job if o.split("=")[0].lstrip("+~") in shaping_keys) for job in jobs}
-        assert len(composer.bases) == len(shaping)
+def test_each_job_composes_as_hydra_composes_it(sweep: list[str], composed: Callable[..., dict]) -> None:
+    ours, loader, master = composer(composed)
+    jobs = expand(OverridesParser.create().parse_overrides(sweep))
+    assert len(jobs) >= 2
+    for job in jobs:
+        mine = OmegaConf.to_container(ours.compose(job))
+        hydras = OmegaConf.to_container(loader.load_sweep_config(master, job))  # type: ignore[attr-defined]
+        assert mine == hydras, job
+    # one Hydra composition per distinct set of group choices, not one per job
+    shaping_keys = config_groups() | {"hydra.job.chdir"}
+    shaping = {tuple(o for o in job if o.split("=")[0].lstrip("+~") in shaping_keys) for job in jobs}
+    assert len(ours.bases) == len(shaping)
 
 
-def test_a_bad_value_override_is_refused_as_hydra_refuses_it() -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        gh = GlobalHydra.instance().hydra
-        composer = Composer(Context(gh.config_loader), compose("config", return_hydra_config=True), config_groups())
-        with pytest.raises(Exception, match=r"Could not override 'model\.widht'"):
-            composer.compose(["model.widht=8"])
-        with pytest.raises(Exception, match=r"Could not append to config\. An item is already at 'seed'"):
-            composer.compose(["+seed=3"])
+def test_a_bad_value_override_is_refused_as_hydra_refuses_it(composed: Callable[..., dict]) -> None:
+    ours, _, _ = composer(composed)
+    with pytest.raises(Exception, match=r"Could not override 'model\.widht'"):
+        ours.compose(["model.widht=8"])
+    with pytest.raises(Exception, match=r"Could not append to config\. An item is already at 'seed'"):
+        ours.compose(["+seed=3"])
 
 
 def test_a_sweep_composes_each_job_once(tmp_path: Path, cli: Callable[..., Result], monkeypatch) -> None:
