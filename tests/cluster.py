@@ -45,6 +45,9 @@ SchedulerType=sched/backfill
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
+# Bind every daemon and client to the address the host resolves to (127.0.0.1 here), not to all
+# interfaces: the cluster is reachable from this machine only.
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 ReturnToService=2
 # SIGTERM, then SIGKILL this many seconds later (scancel, time limits): as on real clusters.
 KillWait=10

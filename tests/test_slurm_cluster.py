@@ -5,6 +5,7 @@ a job that fails on the node."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -134,3 +135,13 @@ def test_a_job_failing_on_the_slurm_cluster_is_recorded_failed_with_its_log(clus
     assert log.is_file() and "the run is recorded FAILED" in log.read_text()
     failed = [r for r in runs(cluster, "fails") if r.info.status == "FAILED"]
     assert len(failed) == 1 and "layer 2 after layer 1" in failed[0].data.tags["annlab.error"]
+
+
+def test_the_slurm_cluster_listens_on_loopback_only(cluster: dict) -> None:
+    """slurmctld and slurmd accept connections on 127.0.0.1 alone (munged has only a Unix socket)."""
+    if not shutil.which("ss"):
+        pytest.skip("ss (iproute2) is not installed: cannot list listening sockets")
+    lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()
+    daemons = [line for line in lines if '"slurmctld"' in line or '"slurmd"' in line]
+    assert len(daemons) >= 2, lines
+    assert all(line.split()[3].startswith("127.0.0.1:") for line in daemons), daemons
