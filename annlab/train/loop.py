@@ -81,9 +81,14 @@ def probe_indices(n: int, batch_size: int, generator: torch.Generator) -> Tensor
     return torch.randperm(n, generator=generator)[:batch_size]
 
 
+def last_step(n_train: int, cfg: RunConfig) -> int:
+    """The index of the run's last optimiser step (every epoch ends with a shorter batch if need be)."""
+    return math.ceil(n_train / cfg.trainer.batch_size) * cfg.trainer.epochs - 1
+
+
 def probe_steps(n_train: int, cfg: RunConfig) -> list[int]:
     """The optimiser steps a run probes: step 0, every `probe.every`-th and the last."""
-    last = math.ceil(n_train / cfg.trainer.batch_size) * cfg.trainer.epochs - 1
+    last = last_step(n_train, cfg)
     return [s for s in range(last + 1) if s % cfg.probe.every == 0 or s == last]
 
 
@@ -129,7 +134,7 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
     on_train_batch = p.batch == "train"
     opt = _optimizer(model, cfg.optimizer)
     n = len(x_train)
-    last_step = math.ceil(n / t.batch_size) * t.epochs - 1
+    last = last_step(n, cfg)
     result = TrainResult()
     sink.epoch_metrics(0, 0, _epoch_metrics(model, loss_fn, data, device))
     for epoch in range(1, t.epochs + 1):
@@ -137,7 +142,7 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
         for start in range(0, n, t.batch_size):
             interrupt.check()
             step = result.steps
-            probing = step % p.every == 0 or step == last_step
+            probing = step % p.every == 0 or step == last
             pending = probe.measure() if probing and not on_train_batch else None
             idx = order[start : start + t.batch_size]
             opt.zero_grad(set_to_none=True)

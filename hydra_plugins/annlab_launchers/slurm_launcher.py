@@ -91,7 +91,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
     @staticmethod
     def _wait(jobs: list[Any]) -> list[str | None]:
         """Per job: None once its result file is there, or the SLURM state it ended in without one."""
-        ended: dict[int, tuple[float, str]] = {}
+        ended: dict[int, float] = {}  # when each job was first seen ended without a result
         outcome: dict[int, str | None] = {}
         while len(outcome) < len(jobs):
             waiting = [i for i in range(len(jobs)) if i not in outcome]
@@ -104,8 +104,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
                 if state.split()[0] in ALIVE:
                     ended.pop(i, None)
                     continue
-                since, _ = ended.setdefault(i, (time.monotonic(), state))
-                if time.monotonic() - since > GRACE_S:
+                if time.monotonic() - ended.setdefault(i, time.monotonic()) > GRACE_S:
                     outcome[i] = state
             time.sleep(POLL_S)
         return [outcome[i] for i in range(len(jobs))]

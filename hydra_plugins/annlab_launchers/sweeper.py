@@ -48,6 +48,9 @@ def expand(overrides: list[Override]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*by_key.values())]
 
 
+_ABSENT = object()  # what OmegaConf.select returns for a key the config does not have
+
+
 def apply_values(cfg: DictConfig, overrides: list[Override]) -> None:
     """Apply value overrides (`key=v`, `+key=v`, `++key=v`, `~key`) as Hydra does after composing."""
     for o in overrides:
@@ -74,8 +77,6 @@ def apply_values(cfg: DictConfig, overrides: list[Override]) -> None:
         else:
             OmegaConf.update(cfg, key, o.value(), merge=True, force_add=o.is_add() or o.is_force_add())
 
-
-_ABSENT = object()
 
 
 class Composer:
