@@ -152,6 +152,9 @@ class ProbeConfig(_Strict):
     # (the same examples at every probe); train: the training step's own batch, reusing its pass.
     batch: Literal["fixed", "train"] = "fixed"
     batch_size: int | None = Field(ge=2)
+    # Probe steps that also record every layer's distributions of z, a, dL/dz and dL/dW
+    # (distributions.parquet): this many, evenly spaced, step 0 and the last among them; 0: none.
+    distributions: int = Field(default=5, ge=0)
 
     @model_validator(mode="after")
     def _sized(self) -> ProbeConfig:

@@ -130,6 +130,9 @@ class NullSink:
     def layer_stats(self, step: int, values: torch.Tensor) -> None:
         pass
 
+    def layer_distributions(self, rows: list) -> None:
+        pass
+
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         pass
 

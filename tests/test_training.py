@@ -22,9 +22,13 @@ class Collect:
     def __init__(self) -> None:
         self.stats: dict[int, torch.Tensor] = {}
         self.epochs: list[dict[str, float]] = []
+        self.distributions: list[tuple] = []
 
     def layer_stats(self, step: int, values: torch.Tensor) -> None:
         self.stats[step] = values
+
+    def layer_distributions(self, rows: list[tuple]) -> None:
+        self.distributions.extend(rows)
 
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         self.epochs.append(metrics)

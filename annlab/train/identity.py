@@ -19,6 +19,8 @@ NEW_KEYS_AT_OLD_BEHAVIOUR: dict[tuple[str, ...], Any] = {
 }
 # What the identity never holds: where a run is logged, how it is resumed, how many threads it used.
 NOT_IDENTITY = ("tracking", "resume", "threads")
+# Nor what a run records besides its result: how many probe steps also keep distributions.
+NOT_IDENTITY_KEYS = (("probe", "distributions"),)
 # The first release composed a per-layer model with the group defaults it ignored.
 _OLD_GROUP_DEFAULTS = {
     "activation": {"name": "relu", "params": {}},
@@ -29,6 +31,8 @@ _OLD_GROUP_DEFAULTS = {
 def identity(cfg: RunConfig) -> dict[str, Any]:
     """The config as the first release's schema dumped it, less what is not identity."""
     data = cfg.model_dump(mode="json", exclude=set(NOT_IDENTITY))
+    for parent, leaf in NOT_IDENTITY_KEYS:
+        data[parent].pop(leaf, None)
     for path, value in NEW_KEYS_AT_OLD_BEHAVIOUR.items():
         *parents, leaf = path
         node = data

@@ -233,15 +233,16 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
     logger.log_metrics({"diverged": float(result.diverged), "steps": float(result.steps)}, result.steps)
     if result.diverged:
         logger.set_tags({record.DIVERGED: "true", record.DIVERGED_REASON: result.reason})
-    logger.log_artifacts(
-        {
-            record.CONFIG_FILE: meta.config_yaml or _yaml(cfg),
-            record.SUMMARY_FILE: summary.table() + "\n",
-            record.LAYER_TABLE: logger.layer_table(),
-            record.EPOCH_TABLE: logger.epoch_table(),
-            record.NETWORK_TABLE: network,
-        }
-    )
+    files: dict[str, str | pd.DataFrame] = {
+        record.CONFIG_FILE: meta.config_yaml or _yaml(cfg),
+        record.SUMMARY_FILE: summary.table() + "\n",
+        record.LAYER_TABLE: logger.layer_table(),
+        record.EPOCH_TABLE: logger.epoch_table(),
+        record.NETWORK_TABLE: network,
+    }
+    if (distributions := logger.distribution_table()) is not None:
+        files[record.DISTRIBUTIONS_TABLE] = distributions
+    logger.log_artifacts(files)
     return result
 
 
@@ -276,7 +277,14 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
             raise
     seconds = time.perf_counter() - tic
     return JobResult(
-        logger.run_id, name, "FINISHED", result.diverged, result.final, seconds, logger.seconds, result.reason,
+        logger.run_id,
+        name,
+        "FINISHED",
+        result.diverged,
+        result.final,
+        seconds,
+        logger.seconds,
+        result.reason,
         result.seconds,
     )
 

@@ -17,6 +17,7 @@ from annlab.net.model import MLP
 from annlab.record import TASKS
 from annlab.train import interrupt
 from annlab.train.data import Split
+from annlab.train.distributions import Row
 from annlab.train.probes import Probe
 
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -48,6 +49,8 @@ class Sink(Protocol):
     """Where training results go (the tracking layer implements it)."""
 
     def layer_stats(self, step: int, values: Tensor) -> None: ...
+
+    def layer_distributions(self, rows: list[Row]) -> None: ...
 
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None: ...
 
@@ -93,9 +96,12 @@ def probe_steps(n_train: int, cfg: RunConfig) -> list[int]:
 
 
 def thinned(steps: list[int], points: int) -> set[int]:
-    """At most `points` of `steps`, evenly spaced, the first and the last always among them."""
+    """At most `points` of `steps`, evenly spaced, the first and the last always among them
+    (one point: the first; none: none)."""
     if len(steps) <= points:
         return set(steps)
+    if points < 2:
+        return set(steps[:points])
     return {steps[round(i * (len(steps) - 1) / (points - 1))] for i in range(points)}
 
 
@@ -135,6 +141,7 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
     opt = _optimizer(model, cfg.optimizer)
     n = len(x_train)
     last = last_step(n, cfg)
+    recorded = thinned(probe_steps(n, cfg), p.distributions)  # steps that record distributions
     result = TrainResult()
     sink.epoch_metrics(0, 0, _epoch_metrics(model, loss_fn, data, device))
     for epoch in range(1, t.epochs + 1):
@@ -143,7 +150,8 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
             interrupt.check()
             step = result.steps
             probing = step % p.every == 0 or step == last
-            pending = probe.measure() if probing and not on_train_batch else None
+            at = step if step in recorded else None
+            pending = probe.measure(at) if probing and not on_train_batch else None
             idx = order[start : start + t.batch_size]
             opt.zero_grad(set_to_none=True)
             keep: list[tuple[Tensor, Tensor, Tensor]] | None = [] if probing and on_train_batch else None
@@ -154,12 +162,14 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
             if keep is not None:
                 # A shorter last batch: its gradient norms (of a mean loss, ~1/sqrt(rows)) are
                 # rescaled to what a full batch would read.
-                pending = probe.measure_step(keep, loss, math.sqrt(len(idx) / t.batch_size))
+                pending = probe.measure_step(keep, loss, math.sqrt(len(idx) / t.batch_size), at)
             else:
                 loss.backward()
             opt.step()
             if pending is not None:
                 sink.layer_stats(step, probe.finish(pending))
+                if pending.distributions is not None:
+                    sink.layer_distributions(pending.distributions)
             result.steps += 1
         result.epochs, result.final = epoch, _epoch_metrics(model, loss_fn, data, device)
         sink.epoch_metrics(epoch, result.steps, result.final)

@@ -12,6 +12,7 @@ from torch import Tensor
 from annlab.net.activations import SATURATED
 from annlab.net.model import MLP
 from annlab.record import ACTIVATION_PARAM_STATS, STATS
+from annlab.train.distributions import Distributions, Row
 
 _UPDATE_RATIO = STATS.index("update_ratio")
 
@@ -91,6 +92,7 @@ class PendingStats:
 
     values: Tensor  # [len(STATS), n_layers]; the update_ratio row is filled by `finish`
     weights_before: Tensor  # every layer's weight, flattened and concatenated, before the update
+    distributions: list[Row] | None = None  # the distributions record's rows, at the steps that record them
 
 
 class Probe:
@@ -126,6 +128,7 @@ class Probe:
         self.weight_positions = [position[id(w)] for w in self.layer_weights]
         # Hidden activations that learn parameters (PReLU): their min / mean / max are extra rows.
         self.learned = [(i, list(act.parameters())) for i, act in enumerate(model.acts) if list(act.parameters())]
+        self.distributions = Distributions([*model.activation_names, model.output_activation_name])
         # Runs of consecutive layers whose activation has the same saturation rule: one op each.
         names = [*model.activation_names, model.output_activation_name]
         self.saturation: list[tuple[Callable[[Tensor], Tensor], slice, slice, Tensor]] = []
@@ -149,17 +152,33 @@ class Probe:
         hidden_as = [a for _, _, a in keep[:-1]]
         return keep, torch.autograd.grad(loss, [*zs, *hidden_as, *self.layer_weights])
 
-    def measure(self) -> PendingStats:
-        """All stats of the current state except update_ratio (see `finish`)."""
+    def measure(self, distributions_at: int | None = None) -> PendingStats:
+        """All stats of the current state except update_ratio (see `finish`); with
+        `distributions_at` (the step), the distributions record's rows too."""
         keep, grads = self.forward_backward()
         with torch.no_grad():
-            return self._stats(keep, grads)
+            pending = self._stats(keep, grads)
+            if distributions_at is not None:
+                pending.distributions = self._distributions(distributions_at, keep, grads, 1.0)
+            return pending
 
-    def measure_step(self, keep: list[tuple[Tensor, Tensor, Tensor]], loss: Tensor, grad_scale: float) -> PendingStats:
+    def _distributions(self, step: int, keep: list, grads: Sequence[Tensor], grad_z_scale: float) -> list[Row]:
+        n = self.n_layers
+        return self.distributions.rows(step, keep, grads[:n], grads[2 * n - 1 :], grad_z_scale)
+
+    def measure_step(
+        self,
+        keep: list[tuple[Tensor, Tensor, Tensor]],
+        loss: Tensor,
+        grad_scale: float,
+        distributions_at: int | None = None,
+    ) -> PendingStats:
         """probe.batch=train: the stats of the training step whose forward pass kept `keep` and
         gave `loss`, from one autograd call that also leaves every parameter's .grad for the
         optimiser (as loss.backward() would). `grad_scale` multiplies the z and a gradient
-        norms (a shorter last batch's, rescaled to a full batch's: see the loop)."""
+        norms (a shorter last batch's, rescaled to a full batch's: see the loop); the
+        distributions' dL/dz values are rescaled by its square (each example's share of the
+        mean loss is 1/rows)."""
         n = self.n_layers
         zs = [z for _, z, _ in keep]
         hidden_as = [a for _, _, a in keep[:-1]]
@@ -167,10 +186,13 @@ class Probe:
         for param, grad in zip(self.params, grads[2 * n - 1 :], strict=True):
             param.grad = grad
         weight_grads = [grads[2 * n - 1 + i] for i in self.weight_positions]
+        layer_grads = [*grads[: 2 * n - 1], *weight_grads]
         with torch.no_grad():
-            pending = self._stats(keep, [*grads[: 2 * n - 1], *weight_grads])
+            pending = self._stats(keep, layer_grads)
             if grad_scale != 1.0:
                 pending.values[STATS.index("grad_z_norm") : STATS.index("grad_a_norm") + 1] *= grad_scale
+            if distributions_at is not None:
+                pending.distributions = self._distributions(distributions_at, keep, layer_grads, grad_scale**2)
             return pending
 
     def _buffer(self, batch: int, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -22,6 +22,8 @@ from torch import Tensor
 
 from annlab.config import ConfigError
 from annlab.record import ACTIVATION_PARAM_METRIC, HEARTBEAT, STATS, TRACEBACK_FILE, layer_key, stat_names
+from annlab.train.distributions import COLUMNS as DISTRIBUTION_COLUMNS
+from annlab.train.distributions import Row
 
 # MLflow's limits per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -130,6 +132,7 @@ class RunLogger:
         self._flushed_rows = 0
         self._pending: list[Metric] = []
         self._epoch_rows: list[dict[str, float]] = []
+        self._distribution_rows: list[Row] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annlab-mlflow")
         self._writes: list[Future[None]] = []
         self._ended = False
@@ -151,6 +154,9 @@ class RunLogger:
         self._layer_rows.append((step, time.time(), values))
         if (len(self._layer_rows) - self._flushed_rows) * values.numel() >= FLUSH_EVERY:
             self.flush(wait=False)
+
+    def layer_distributions(self, rows: list[Row]) -> None:
+        self._distribution_rows.extend(rows)
 
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         self._heartbeat()
@@ -217,6 +223,12 @@ class RunLogger:
         frame.insert(0, "layer", list(range(1, n_layers + 1)) * n_probes)
         frame.insert(0, "step", [s for s, _, _ in self._layer_rows for _ in range(n_layers)])
         return frame
+
+    def distribution_table(self) -> pd.DataFrame | None:
+        """The distributions record (annlab.train.distributions.COLUMNS), None if none was taken."""
+        if not self._distribution_rows:
+            return None
+        return pd.DataFrame(self._distribution_rows, columns=list(DISTRIBUTION_COLUMNS))
 
     def epoch_table(self) -> pd.DataFrame:
         """The run-level metrics as one table: a row per epoch, a column per metric."""
