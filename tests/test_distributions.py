@@ -27,7 +27,9 @@ def frame(rows: list[tuple]) -> pd.DataFrame:
 
 def test_counts_with_under_and_overflow_sum_to_the_values() -> None:
     values = torch.tensor([-2.0, 0.0, 0.5, 0.51, 1.0, 3.0, float("nan"), float("inf")])
-    (row,) = [r for r in Distributions(["sigmoid"]).rows(0, [(None, values, values)], [values], [values]) if r[2] == "a"]
+    (row,) = [
+        r for r in Distributions(["sigmoid"]).rows(0, [(None, values, values)], [values], [values]) if r[2] == "a"
+    ]
     got = dict(zip(COLUMNS, row, strict=True))
     counts = got["counts"]
     assert got["bins"] == "linear:0:1:40" and len(counts) == len(edges("linear:0:1:40")) + 1
@@ -61,7 +63,10 @@ def test_every_recorded_row_counts_every_probe_value(config: Callable[..., RunCo
 def test_bins_are_the_same_across_runs_of_one_family(config: Callable[..., RunConfig]) -> None:
     runs = [
         frame(trained(config(*FAST, *o, "probe.distributions=2"))[1].distributions)
-        for o in (["activation=sigmoid", "init=xavier", "model.depth=2"], ["activation=sigmoid", "init=pytorch", "model.depth=4"])
+        for o in (
+            ["activation=sigmoid", "init=xavier", "model.depth=2"],
+            ["activation=sigmoid", "init=pytorch", "model.depth=4"],
+        )
     ]
     for quantity in ("z", "a", "grad_z", "grad_w"):
         schemes = [set(r[(r.quantity == quantity) & (r.layer == 1)].bins) for r in runs]
@@ -75,7 +80,9 @@ def test_bins_are_the_same_across_runs_of_one_family(config: Callable[..., RunCo
 def test_a_zero_network_gives_the_known_histograms(config: Callable[..., RunConfig]) -> None:
     """All-zero weights and biases: every z is 0, every sigmoid a is 0.5, no gradient reaches a
     hidden z (dL/da = W^T dL/dz = 0), and only the output layer's weights get a gradient."""
-    cfg = config(*FAST, "activation=sigmoid", "init=zeros", "model.depth=3", "probe.distributions=1", "trainer.epochs=1")
+    cfg = config(
+        *FAST, "activation=sigmoid", "init=zeros", "model.depth=3", "probe.distributions=1", "trainer.epochs=1"
+    )
     d = frame(trained(cfg)[1].distributions)
     assert set(d.step) == {0}
 
