@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
-from annlab.read import analysis, expected, figures, gain_map
-from annlab.read.store import Frames, load_networks
+from annlab.read import analysis, distribution_pages, expected, figures, gain_map
+from annlab.read import layer_distributions as dists
+from annlab.read.store import Frames, load_distributions, load_networks
 
 MAX_DEPTH_PANELS = 4
 Built = tuple[list[Figure], str]  # the pages drawn, or none and the reason
@@ -219,6 +220,39 @@ def _gain_map(f: Frames, o: Options) -> Built:
     return [gain_map.gain_map_page(theory, measured)], ""
 
 
+NO_DISTRIBUTIONS = "no distributions recorded (probe.distributions=0, or runs from before the record existed)"
+
+
+def _distributions(f: Frames, quantity: str) -> pd.DataFrame:
+    """The tidy init and end histograms of `quantity` (magnitudes for gradients), at the depths shown."""
+    dist = load_distributions(f.usable, f.uri) if f.uri and len(f.usable) else pd.DataFrame()
+    if dist.empty:
+        return pd.DataFrame()
+    frame = dists.histograms(dist, f.usable, quantity)
+    if quantity.startswith("grad"):
+        frame = dists.folded(frame)
+    return dists.tidy(dists.shown_depths(frame))
+
+
+def _activation_distributions(f: Frames, o: Options) -> Built:
+    frame = _distributions(f, "a")
+    if frame.empty:
+        return [], NO_DISTRIBUTIONS
+    title = "Activation values per hidden layer at initialisation and at the end (cf. Glorot & Bengio 2010, Fig. 6)"
+    return distribution_pages.pages(frame, title, "activation value a (symmetric log scale for unbounded ones)"), ""
+
+
+def _gradient_distributions(f: Frames, o: Options) -> Built:
+    frame = _distributions(f, "grad_z")
+    if frame.empty:
+        return [], NO_DISTRIBUTIONS
+    title = (
+        "Back-propagated gradients |dL/dz| per hidden layer at initialisation and at the end "
+        "(cf. Glorot & Bengio 2010, Fig. 7)"
+    )
+    return distribution_pages.pages(frame, title, "|dL/dz| on the probe batch (log scale)"), ""
+
+
 # The report's figures in page order: key -> (title, builder).
 FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "gradient_flow": ("Gradient flow per layer (step 0 and end)", _gradient_flow),
@@ -228,4 +262,6 @@ FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "activation_health": ("Activation health", _health),
     "symmetry": ("Symmetry", _symmetry),
     "gain_map": ("Gain map", _gain_map),
+    "activation_distributions": ("Activation distributions per layer", _activation_distributions),
+    "gradient_distributions": ("Gradient distributions per layer", _gradient_distributions),
 }

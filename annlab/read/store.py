@@ -13,7 +13,15 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
 from annlab import record
-from annlab.record import ACTIVATION_PARAM_STATS, EPOCH_TABLE, LAYER_TABLE, NETWORK_TABLE, STATS, TASKS
+from annlab.record import (
+    ACTIVATION_PARAM_STATS,
+    DISTRIBUTIONS_TABLE,
+    EPOCH_TABLE,
+    LAYER_TABLE,
+    NETWORK_TABLE,
+    STATS,
+    TASKS,
+)
 
 
 class StoreError(RuntimeError):
@@ -164,6 +172,12 @@ def load_networks(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
     """The networks `runs` built, a row per run x linear layer (the record's network table);
     runs recorded before that table existed have no rows."""
     return _tables(runs, NETWORK_TABLE, tracking_uri, missing_ok=True)
+
+
+def load_distributions(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
+    """The distributions record of `runs` (annlab.train.distributions.COLUMNS, with run_id); runs
+    recorded without one (probe.distributions=0, or before it existed) have no rows."""
+    return _tables(runs, DISTRIBUTIONS_TABLE, tracking_uri, missing_ok=True)
 
 
 def load(uri: str, experiments: list[str] | None = None) -> Frames:

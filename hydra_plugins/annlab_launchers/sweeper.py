@@ -78,7 +78,6 @@ def apply_values(cfg: DictConfig, overrides: list[Override]) -> None:
             OmegaConf.update(cfg, key, o.value(), merge=True, force_add=o.is_add() or o.is_force_add())
 
 
-
 class Composer:
     """Job configs from one Hydra composition per distinct set of config-group choices."""
 
