@@ -7,7 +7,8 @@ Prints ratios measured in this one run (never absolute targets): an instrumented
 depth-10, width-64 MLP at batch 128 on one thread, at the default probe batch size and a small
 one, and at the default probe cadence; what one probe costs (its forward+backward pass, its
 stats); the floor the pass alone sets (a bare step on batch + probe-batch rows over one on batch
-rows); and the share of real jobs' wall time spent in MLflow calls on a fresh SQLite store.
+rows); the share of real jobs' wall time spent in MLflow calls on a fresh SQLite store; and what
+recording the per-layer distributions at the default cadence adds to those jobs.
 """
 
 from __future__ import annotations
@@ -163,6 +164,36 @@ def logging_share(overrides: list[str], label: str) -> None:
     )
 
 
+def distributions_share(overrides: list[str], label: str) -> None:
+    """Wall time of a real job recording the distributions at the default cadence against the
+    same job with probe.distributions=0 (issue 10's target: at most 10% more). Medians of
+    interleaved repeats, each into the same fresh SQLite store."""
+    times: dict[int, list[float]] = {5: [], 0: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        run_job(compose_config([*overrides, "trainer.epochs=1", "resume=false"]), uri=uri)  # warm
+        for _ in range(3):
+            for points in times:
+                cfg = compose_config([*overrides, f"probe.distributions={points}", "resume=false"])
+                times[points].append(run_job(cfg, uri=uri).seconds)
+    on, off = statistics.median(times[5]), statistics.median(times[0])
+    default = compose_config(overrides).probe.distributions
+    print(f"  {label}: probe.distributions={default} {on:.2f}s, =0 {off:.2f}s -> {on / off - 1:+.1%} of the job")
+
+
+BENCH_JOB = [
+    f"model.depth={DEPTH}",
+    f"model.width={WIDTH}",
+    f"trainer.batch_size={BATCH}",
+    "trainer.epochs=20",
+    "dataset=make_classification",
+    "dataset.n_samples=5000",
+    f"dataset.params.n_features={FEATURES}",
+    "++dataset.params.n_informative=16",
+    f"++dataset.params.n_classes={CLASSES}",
+]
+
+
 def main() -> None:
     torch.set_num_threads(1)
     default = compose_config().probe
@@ -172,20 +203,11 @@ def main() -> None:
     train_batch_costs()
     print("MLflow logging share of a job's wall time (SQLite store, default probe settings):")
     logging_share([], "default job (relu d3 w32, moons 1000, 20 epochs)")
-    logging_share(
-        [
-            f"model.depth={DEPTH}",
-            f"model.width={WIDTH}",
-            f"trainer.batch_size={BATCH}",
-            "trainer.epochs=20",
-            "dataset=make_classification",
-            "dataset.n_samples=5000",
-            f"dataset.params.n_features={FEATURES}",
-            "++dataset.params.n_informative=16",
-            f"++dataset.params.n_classes={CLASSES}",
-        ],
-        f"benchmark job (relu d{DEPTH} w{WIDTH} batch {BATCH}, 5000 examples, 20 epochs)",
-    )
+    bench_job = f"benchmark job (relu d{DEPTH} w{WIDTH} batch {BATCH}, 5000 examples, 20 epochs)"
+    logging_share(BENCH_JOB, bench_job)
+    print("Per-layer distributions' share of a job's wall time (histograms and quantiles at the default cadence):")
+    distributions_share([], "default job (python -m annlab.run)")
+    distributions_share(BENCH_JOB, bench_job)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pypdf import PdfReader
 
@@ -47,3 +48,26 @@ def test_the_standalone_page_needs_no_store(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.db")) and not (tmp_path / "mlruns").exists()
     text = " ".join(PdfReader(out).pages[0].extract_text().split())  # the note wraps over lines
     assert "tanh" in text and "near 0 beyond |x| > 3" in text and "measured: f in [-1, 1]" in text
+
+
+def test_prelu_panel_shows_the_slopes_the_runs_learned(config, store: str) -> None:  # type: ignore[no-untyped-def]
+    from conftest import FAST
+
+    from annlab.read.analysis import learned_slopes
+    from annlab.read.store import load
+    from annlab.train.job import run_job
+
+    for seed in (0, 1):
+        run_job(config(*FAST, "activation=prelu", "model.depth=3", f"seed={seed}", "optimizer.lr=0.5"), uri=store)
+    frames = load(store)
+    slopes = learned_slopes(frames.layers, frames.usable)
+    assert list(slopes.layer) == [1, 2, 3] and (slopes.n == 2).all()
+    last = frames.layers[(frames.layers.stat == "act_param_mean") & (frames.layers.step == frames.layers.step.max())]
+    assert slopes["mean"].tolist() == pytest.approx(last.groupby("layer").value.mean().tolist())
+    assert not np.allclose(slopes["mean"], 0.25)  # they moved from PReLU's start
+    fig = figure(curves(["prelu"]), slopes)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    dotted = [line for line in ax.lines if line.get_linestyle() == ":"]
+    drawn = sorted(float(line.get_ydata()[0] / line.get_xdata()[0]) for line in dotted)
+    assert drawn == pytest.approx([slopes["mean"].min(), slopes["mean"].max()])
+    assert "learned slope per hidden layer at the end (mean of 2 runs" in " ".join(ax.get_xlabel().split())

@@ -125,3 +125,13 @@ def test_recording_distributions_does_not_change_training(config: Callable[..., 
     with_, without = (trained(config(*FAST, *mode, f"probe.distributions={k}"))[0] for k in (5, 0))
     for p1, p2 in zip(with_.parameters(), without.parameters(), strict=True):
         assert torch.equal(p1, p2)
+
+
+def test_quantiles_are_torch_quantiles_and_the_magnitude_median() -> None:
+    torch.manual_seed(0)
+    values = torch.randn(64, 33) * 3
+    (row,) = [r for r in Distributions(["relu"]).rows(0, [(None, values, values)], [values], [values]) if r[2] == "z"]
+    got = dict(zip(COLUMNS, row, strict=True))
+    expected = torch.quantile(values.reshape(-1), torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95])).tolist()
+    assert [got[c] for c in ("q05", "q25", "q50", "q75", "q95")] == pytest.approx(expected, rel=1e-6)
+    assert got["abs_q50"] == pytest.approx(float(values.abs().median()))

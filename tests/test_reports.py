@@ -20,8 +20,14 @@ from annlab.train.tracking import RunLogger, ensure_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["trainer.epochs=3", "dataset.n_samples=200", "model.width=12", "probe.batch_size=64", "probe.every=2"]
+GLOROT_6 = "Activation values per hidden layer at initialisation and at the end (cf. Glorot & Bengio 2010, Fig. 6)"
+GLOROT_7 = (
+    "Back-propagated gradients |dL/dz| per hidden layer at initialisation and at the end "
+    "(cf. Glorot & Bengio 2010, Fig. 7)"
+)
 TITLES = [
     "annlab report: demo",
+    "Activations and their derivatives over [-6, 6]",
     "Gradient flow at step 0",
     "Gradient flow at the end of training",
     "Vanishing depth",
@@ -29,6 +35,8 @@ TITLES = [
     "Training curves: val/loss over epochs",
     "Activation health",
     "Symmetry: mean pairwise cosine",
+    *(f"{GLOROT_6} (page {i} of 2)" for i in (1, 2)),
+    *(f"{GLOROT_7} (page {i} of 2)" for i in (1, 2)),
 ]
 
 

@@ -52,8 +52,11 @@ def measured(frame: pd.DataFrame) -> dict[str, str]:
     return notes
 
 
-def figure(frame: pd.DataFrame) -> Figure:
-    """One panel per activation: f and f' (dashed), the seed's statement and the measured one below."""
+def figure(frame: pd.DataFrame, slopes: pd.DataFrame | None = None) -> Figure:
+    """One panel per activation: f and f' (dashed), the seed's statement and the measured one
+    below. With `slopes` (annlab.read.analysis.learned_slopes: PReLU's learned negative-side
+    slope per hidden layer at the end of the runs), the PReLU panel also draws the smallest and
+    largest of them (dotted) and lists them."""
     import textwrap
 
     import matplotlib.pyplot as plt
@@ -72,13 +75,27 @@ def figure(frame: pd.DataFrame) -> Figure:
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.set_title(name, fontsize=10)
         text = ("seed: " + SEED_SAYS[name] + "\n" if name in SEED_SAYS else "") + "measured: " + notes[name]
-        ax.set_xlabel(textwrap.fill(text, 60), fontsize=5.5)  # below the panel: never over a curve
+        if name == "prelu" and slopes is not None and not slopes.empty:
+            text += "\n" + _draw_slopes(ax, part, slopes)
+        wrapped = "\n".join(textwrap.fill(line, 70) for line in text.split("\n"))
+        ax.set_xlabel(wrapped, fontsize=5.5)  # below the panel: never over a curve
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     axes.flat[0].legend(loc="lower right", fontsize=7)
     fig.suptitle("Activations and their derivatives over [-6, 6] (the seed's pictures)", fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
+
+
+def _draw_slopes(ax: object, part: pd.DataFrame, slopes: pd.DataFrame) -> str:
+    """PReLU with the smallest and largest learned slope (dotted); the note listing them all."""
+    negative = part[part.x <= 0]
+    for value in sorted({slopes["mean"].min(), slopes["mean"].max()}):
+        ax.plot(negative.x, value * negative.x, linestyle=":", color="black", linewidth=1.0)  # type: ignore[attr-defined]
+    runs = int(slopes.n.max())
+    listed = ", ".join(f"{v:.3g}" for v in slopes.sort_values("layer")["mean"])
+    mean_of = f"mean of {runs} run{'s' if runs > 1 else ''}"
+    return f"runs: learned slope per hidden layer at the end ({mean_of}; dotted: min, max): {listed}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

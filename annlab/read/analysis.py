@@ -176,6 +176,15 @@ def activation_health(layers: pd.DataFrame, runs: pd.DataFrame, layer_acts: pd.D
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def learned_slopes(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """PReLU's learned slope (act_param_mean) per hidden layer at each run's last probe step,
+    mean and interval over the runs whose layer learns one."""
+    last = stat_at(layers[layers.stat == "act_param_mean"], "act_param_mean", "last")
+    if last.empty:
+        return pd.DataFrame(columns=["layer", "mean", "n", "lo", "hi"])
+    return mean_ci(last[last.run_id.isin(set(runs.run_id))], ["layer"])
+
+
 def symmetry(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """unit_cosine of hidden layers over training, per init."""
     hidden = hidden_only(layers, runs)

@@ -223,6 +223,17 @@ def _gain_map(f: Frames, o: Options) -> Built:
 NO_DISTRIBUTIONS = "no distributions recorded (probe.distributions=0, or runs from before the record existed)"
 
 
+def _activations(f: Frames, o: Options) -> Built:
+    from annlab.read import activation_page
+
+    ran = {name for names in f.runs.activation.dropna() for name in str(names).split(",")}
+    shown = [name for name in activation_page.HIDDEN if name in ran]
+    if not shown:
+        return [], "no run with a known hidden activation"
+    slopes = analysis.learned_slopes(f.layers, f.usable) if not f.layers.empty and "prelu" in shown else None
+    return [activation_page.figure(activation_page.curves(shown), slopes)], ""
+
+
 def _distributions(f: Frames, quantity: str) -> pd.DataFrame:
     """The tidy init and end histograms of `quantity` (magnitudes for gradients), at the depths shown."""
     dist = load_distributions(f.usable, f.uri) if f.uri and len(f.usable) else pd.DataFrame()
@@ -255,6 +266,7 @@ def _gradient_distributions(f: Frames, o: Options) -> Built:
 
 # The report's figures in page order: key -> (title, builder).
 FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
+    "activations": ("The experiment's activations and their derivatives (the seed's pictures)", _activations),
     "gradient_flow": ("Gradient flow per layer (step 0 and end)", _gradient_flow),
     "vanishing_depth": ("Vanishing depth", _vanishing),
     "outcomes": ("Outcome heatmaps", _outcomes),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -16,8 +17,6 @@ QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{round(q * 100):02d}" for q in QUAN
 # value, `nan` the NaNs among them (in no bin), so sum(counts) + nan == n.
 COLUMNS: tuple[str, ...] = ("step", "layer", "quantity", "bins", "n", "nan", "counts", *QUANTILE_COLUMNS, "abs_q50")
 Row = tuple[object, ...]
-# torch.quantile refuses larger inputs; a bigger layer's quantiles come from an even subsample.
-MAX_QUANTILE_VALUES = 1 << 24
 
 
 class Distributions:
@@ -27,8 +26,8 @@ class Distributions:
     def __init__(self, activation_names: Sequence[str]):
         # activation_names: each linear layer's activation, the output layer's last.
         self.schemes = {(q, i): scheme(q, name) for i, name in enumerate(activation_names) for q in QUANTITIES}
-        self._edges = {name: torch.tensor(edges(name)) for name in set(self.schemes.values())}
-        self._quantiles = torch.tensor(QUANTILES)
+        self._edges = {name: np.asarray(edges(name), dtype=np.float32) for name in set(self.schemes.values())}
+        self._quantiles = np.asarray(QUANTILES)
 
     def rows(
         self,
@@ -50,18 +49,27 @@ class Distributions:
         return out
 
     def _measure(self, name: str, values: Tensor) -> tuple[object, ...]:
-        v = values.detach().reshape(-1).float().cpu()
-        n = v.numel()
-        nan = torch.isnan(v)
+        """One sort of the values gives everything: the bins' counts are differences of the
+        edges' positions in the sorted values, and the quantiles are read off by rank (linear
+        interpolation, as torch.quantile does). numpy's sort is ~15x torch's on CPU here."""
+        v = values.detach().reshape(-1).float().cpu().numpy()
+        n = v.size
+        nan = np.isnan(v)
         n_nan = int(nan.sum())
         if n_nan:
             v = v[~nan]
         e = self._edges[name]
-        idx = torch.bucketize(v, e, right=True)
-        idx[v == e[-1]] = len(e) - 1  # the top edge belongs to the last bin (sigmoid's a == 1.0)
-        counts = torch.bincount(idx, minlength=len(e) + 1).tolist()
-        if v.numel() == 0:
-            return (name, n, n_nan, counts, *[float("nan")] * (len(QUANTILES) + 1))
-        sample = v[:: -(-v.numel() // MAX_QUANTILE_VALUES)]
-        q = torch.quantile(sample, self._quantiles).tolist()
-        return (name, n, n_nan, counts, *q, float(sample.abs().median()))
+        if v.size == 0:
+            return (name, n, n_nan, [0] * (len(e) + 1), *[float("nan")] * (len(QUANTILES) + 1))
+        s = np.sort(v)
+        # Bin i holds edges[i-1] <= v < edges[i]; the top edge itself counts in the last bin.
+        at = np.searchsorted(s, e, side="left")
+        at[-1] = np.searchsorted(s, e[-1], side="right")
+        counts = np.diff(at, prepend=0, append=s.size).tolist()
+        rank = self._quantiles * (s.size - 1)
+        below = np.floor(rank).astype(np.int64)
+        above = np.ceil(rank).astype(np.int64)
+        q = (s[below] + (s[above] - s[below]) * (rank - below)).tolist()
+        middle = (s.size - 1) // 2  # the lower median, as torch.median gives
+        abs_median = float(np.partition(np.abs(s), middle)[middle])
+        return (name, n, n_nan, counts, *q, abs_median)
