@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from annlab.studies import (
+    activation_cost,
+    activation_ranking,
+    convergence_speed,
     criticality,
     dead_relu,
     deep_relu_he2015,
     init_matching,
     output_layers,
+    relu_sparsity,
     saturation_glorot2010,
     seed_example,
     symmetry_breaking,
     trainability,
     vanishing_gradients,
+    zero_bias,
 )
 from annlab.studies.common import Study
 
@@ -29,5 +34,10 @@ STUDIES: dict[str, Study] = {
         seed_example,
         criticality,
         trainability,
+        convergence_speed,
+        activation_cost,
+        relu_sparsity,
+        activation_ranking,
+        zero_bias,
     )
 }

@@ -230,7 +230,12 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
     logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
     result = train(model, data, cfg, logger, device)
     interrupt.check()  # a SIGTERM during the last step still ends the run KILLED
-    logger.log_metrics({"diverged": float(result.diverged), "steps": float(result.steps)}, result.steps)
+    # train_seconds: wall time inside the training loop (probes and epoch metrics included), what
+    # a cost comparison between runs of one sweep reads.
+    logger.log_metrics(
+        {"diverged": float(result.diverged), "steps": float(result.steps), "train_seconds": result.seconds},
+        result.steps,
+    )
     if result.diverged:
         logger.set_tags({record.DIVERGED: "true", record.DIVERGED_REASON: result.reason})
     files: dict[str, str | pd.DataFrame] = {
