@@ -22,11 +22,12 @@ SWEEP = [
 
 
 def metrics_by_run(db: Path) -> dict[str, list[tuple[str, int, float]]]:
-    """Every metric value of every run, by run name: one SQL query over the store."""
+    """Every metric value of every run, by run name: one SQL query over the store. The wall time
+    a run spent training (train_seconds) is the one value two launches never share."""
     with sqlite3.connect(db) as con:
         rows = con.execute(
             "SELECT r.name, m.key, m.step, m.value FROM metrics m JOIN runs r ON r.run_uuid = m.run_uuid"
-            " WHERE r.status = 'FINISHED'"
+            " WHERE r.status = 'FINISHED' AND m.key != 'train_seconds'"
         ).fetchall()
     out: dict[str, list[tuple[str, int, float]]] = {}
     for name, key, step, value in rows:

@@ -81,6 +81,7 @@ def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> No
         "layer_stats.parquet",
         "epochs.parquet",
         "network.parquet",
+        "distributions.parquet",
     }
     epochs = pd.read_parquet(client.download_artifacts(run.info.run_id, "epochs.parquet"))
     # Epoch 0 is the state before any update: what a user reads first when an init is too large.

@@ -70,6 +70,26 @@ def _panel(ax: plt.Axes, part: pd.DataFrame, depth_max: int, cmap: object) -> No
     ax.tick_params(labelsize=6)
 
 
+def _frame_page(fig: Figure, frame: pd.DataFrame, title: str, xlabel: str, cmap: object) -> None:
+    """The page's title (with how many runs its panels sum), axis labels and layer colour bar."""
+    runs = sorted(set(frame.runs))
+    rests = (
+        (f"{runs[0]} run" if runs == [1] else f"{runs[0]} runs") if len(runs) == 1 else f"{runs[0]} to {runs[-1]} runs"
+    )
+    fig.suptitle(
+        f"{title}\n(counts summed over the {rests} (seeds) of each panel; colour = hidden layer, dark = input side)",
+        fontsize=10,
+        fontweight="bold",
+    )
+    fig.supxlabel(xlabel, fontsize=9)
+    fig.supylabel("share of the layer's values per bin", fontsize=9)
+    fig.tight_layout(rect=(0.02, 0.02, 0.9, 0.92))
+    bar = fig.add_axes((0.92, 0.15, 0.015, 0.7))
+    fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(1, max(int(frame.depth.max()), 2)), cmap=cmap), cax=bar)  # type: ignore[arg-type]
+    bar.set_ylabel("hidden layer")
+    bar.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def pages(frame: pd.DataFrame, title: str, xlabel: str) -> list[Figure]:
     """A page per COMBOS_PER_PAGE activation x init x depth of a tidy histogram frame
     (annlab.read.layer_distributions.tidy with when in {init, end})."""
@@ -100,25 +120,7 @@ def pages(frame: pd.DataFrame, title: str, xlabel: str) -> list[Figure]:
                 _panel(ax, part, depth_max, cmap)
         for ax in axes.flat[len(chunk) * 2 :]:
             ax.set_visible(False)
-        runs = sorted(set(frame.runs))
-        rests = (
-            (f"{runs[0]} run" if runs == [1] else f"{runs[0]} runs")
-            if len(runs) == 1
-            else f"{runs[0]} to {runs[-1]} runs"
-        )
         more = f" (page {start // COMBOS_PER_PAGE + 1} of {math.ceil(len(combos) / COMBOS_PER_PAGE)})"
-        fig.suptitle(
-            f"{title}{more if len(combos) > COMBOS_PER_PAGE else ''}\n(counts summed over the {rests} (seeds) "
-            "of each panel; colour = hidden layer, dark = input side)",
-            fontsize=10,
-            fontweight="bold",
-        )
-        fig.supxlabel(xlabel, fontsize=9)
-        fig.supylabel("share of the layer's values per bin", fontsize=9)
-        fig.tight_layout(rect=(0.02, 0.02, 0.9, 0.92))
-        bar = fig.add_axes((0.92, 0.15, 0.015, 0.7))
-        norm = plt.Normalize(1, max(depth_max, 2))
-        fig.colorbar(plt.cm.ScalarMappable(norm, cmap=cmap), cax=bar, label="hidden layer")
-        bar.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _frame_page(fig, frame, title + (more if len(combos) > COMBOS_PER_PAGE else ""), xlabel, cmap)
         out.append(fig)
     return out

@@ -18,7 +18,7 @@ from annlab.record import TASKS
 from annlab.train import interrupt
 from annlab.train.data import Split
 from annlab.train.distributions import Row
-from annlab.train.probes import Probe
+from annlab.train.probes import PendingStats, Probe
 
 Loss = Callable[[Tensor, Tensor], Tensor]
 
@@ -123,6 +123,13 @@ def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.dev
     return result
 
 
+def _send(sink: Sink, probe: Probe, step: int, pending: PendingStats) -> None:
+    """The probe's stats of `step`, now that the update they await is made, and its distributions."""
+    sink.layer_stats(step, probe.finish(pending))
+    if pending.distributions is not None:
+        sink.layer_distributions(pending.distributions)
+
+
 def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.device) -> TrainResult:
     """Train `model` on `data` as `cfg` says, sending probe stats and epoch metrics to `sink`.
 
@@ -139,8 +146,7 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
     probe = Probe(model, x_train[probe_idx], y_train[probe_idx], loss_fn)
     on_train_batch = p.batch == "train"
     opt = _optimizer(model, cfg.optimizer)
-    n = len(x_train)
-    last = last_step(n, cfg)
+    n, last = len(x_train), last_step(len(x_train), cfg)
     recorded = thinned(probe_steps(n, cfg), p.distributions)  # steps that record distributions
     result = TrainResult()
     sink.epoch_metrics(0, 0, _epoch_metrics(model, loss_fn, data, device))
@@ -160,16 +166,13 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
                 result.diverged, result.reason = True, f"training loss turned non-finite at step {step}"
                 return result
             if keep is not None:
-                # A shorter last batch: its gradient norms (of a mean loss, ~1/sqrt(rows)) are
-                # rescaled to what a full batch would read.
+                # A shorter last batch's gradient norms (~1/sqrt(rows)) are rescaled to a full batch's.
                 pending = probe.measure_step(keep, loss, math.sqrt(len(idx) / t.batch_size), at)
             else:
                 loss.backward()
             opt.step()
             if pending is not None:
-                sink.layer_stats(step, probe.finish(pending))
-                if pending.distributions is not None:
-                    sink.layer_distributions(pending.distributions)
+                _send(sink, probe, step, pending)
             result.steps += 1
         result.epochs, result.final = epoch, _epoch_metrics(model, loss_fn, data, device)
         sink.epoch_metrics(epoch, result.steps, result.final)
