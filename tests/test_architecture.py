@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import FAST, ROOT
+from conftest import FAST, ROOT, fresh_store
 
 from annlab.config import RunConfig
 from annlab.train.job import run_job
@@ -35,12 +35,17 @@ def test_the_read_side_imports_nothing_of_the_write_side() -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
+# The pages that read every kind of record (layer stats, recorded networks for the theory,
+# distributions, learned parameters): drawing the rest adds time, not imports.
+PAGES = ["activations", "gradient_flow", "activation_distributions"]
+
+
 def test_building_a_report_imports_no_training_code_and_builds_no_model(
-    config: Callable[..., RunConfig], tmp_path: Path
+    config: Callable[..., RunConfig], tmp_path: Path, empty_store: Path
 ) -> None:
     """In a fresh process: a full report and a study check of a real store load no write-side
     module, no scikit-learn (datasets are never made again) and no model class."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path, empty_store)
     for depth, activation in ((1, "sigmoid"), (2, "sigmoid"), (1, "relu"), (2, "relu")):
         run_job(
             config(
@@ -52,7 +57,7 @@ def test_building_a_report_imports_no_training_code_and_builds_no_model(
 import sys
 from annlab.read.report import main
 from annlab.studies.cli import check_study
-assert main(["--uri", "{uri}", "--out", "{tmp_path}"]) == 0
+assert main(["--uri", "{uri}", "--out", "{tmp_path}"], only={PAGES!r}) == 0
 check_study("vanishing_gradients", "{uri}")
 loaded = sorted(m for m in sys.modules if m.startswith({WRITE_SIDE!r}) or m.split(".")[0] == "sklearn")
 print("LOADED", loaded)
@@ -60,7 +65,7 @@ print("LOADED", loaded)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode in (0, 1) or "LOADED" in proc.stdout, proc.stderr[-3000:]
     assert "LOADED []" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert (tmp_path / "vanishing_gradients.pdf").is_file()
+    assert (tmp_path / f"vanishing_gradients-{'-'.join(PAGES)}.pdf").is_file()
     assert "theory sigmoid + kaiming" in proc.stdout  # the mean-field rows came from the recorded networks
 
 

@@ -67,6 +67,7 @@ def test_relu_sparsity_does_not_hold_when_relu_is_never_zero(
     assert "NO  hidden activation values exactly 0 at the end  leaky_relu 0%, relu 0%, tanh 0%" in out
 
 
+@pytest.mark.slow  # a 16x wider net, timed: ~10 s
 def test_activation_cost_reads_per_step_times_and_fails_where_relu_costs_more(
     tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]
 ) -> None:

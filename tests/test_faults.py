@@ -94,6 +94,7 @@ def training_started(db: Path) -> bool:
     return runs_training(db) > 0
 
 
+@pytest.mark.slow  # a sweep in a fresh process, signalled while it trains: ~20 s
 def test_sigterm_ends_the_run_killed_and_stops_the_sweep(tmp_path: Path, cli: Callable[..., Result]) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     args = [sys.executable, "-m", "annlab.run", "-m", "seed=0,1", "trainer.epochs=100000", "dataset.n_samples=200"]
@@ -141,6 +142,7 @@ def long_sweep(cwd: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+@pytest.mark.slow  # two sweeps in fresh processes and a kill -9: ~25 s
 def test_a_run_left_running_by_kill_9_is_ended_by_the_next_sweep_and_a_live_one_is_not(
     tmp_path: Path, cli: Callable[..., Result]
 ) -> None:

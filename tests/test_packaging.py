@@ -52,6 +52,7 @@ def test_the_wheel_holds_every_config_and_study(wheel: Path) -> None:
     assert "hydra_plugins/annlab_launchers/slurm_launcher.py" in names  # hydra/launcher=slurm's class
 
 
+@pytest.mark.slow  # a wheel built and installed into a fresh environment: ~20 s
 def test_the_cli_runs_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     site, work = tmp_path / "site", tmp_path / "work"
     zipfile.ZipFile(wheel).extractall(site)  # what pip install puts in site-packages

@@ -35,6 +35,7 @@ def metrics_by_run(db: Path) -> dict[str, list[tuple[str, int, float]]]:
     return {name: sorted(values) for name, values in out.items()}
 
 
+@pytest.mark.slow  # two sweeps, one in joblib worker processes that import everything: ~1 min
 def test_joblib_sweep_equals_the_sequential_one(tmp_path: Path, cli: Callable[..., Result]) -> None:
     sequential, parallel = tmp_path / "seq", tmp_path / "par"
     sequential.mkdir()

@@ -36,6 +36,7 @@ def swept(server: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     return uri, db
 
 
+@pytest.mark.slow  # PostgreSQL and mlflow server started: ~1 min
 def test_sweep_against_a_server_on_postgresql(swept: tuple[str, str]) -> None:
     uri, db = swept
     client = MlflowClient(uri)
@@ -78,6 +79,7 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.mark.slow  # the same server, and Chromium
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)")
 def test_mlflow_ui_shows_the_runs_and_a_per_layer_metric(swept: tuple[str, str], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright

@@ -51,7 +51,14 @@ SHRUNKEN = {
     "convergence_speed": ["dataset=moons,digits", "seed=0", "trainer.epochs=10"],
     "zero_bias": ["activation=tanh", "model.depth=2", "trainer.epochs=10"],
 }
-SLOW = {"init_matching", "deep_relu_he2015", "saturation_glorot2010", "criticality", "trainability"}
+SLOW = {
+    "convergence_speed",
+    "init_matching",
+    "deep_relu_he2015",
+    "saturation_glorot2010",
+    "criticality",
+    "trainability",
+}
 
 
 @pytest.mark.parametrize(
@@ -93,6 +100,7 @@ def test_check_that_does_not_hold_exits_1(
     assert "finding DOES NOT HOLD" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a depth-20 grid: ~10 s
 def test_trainability_does_not_hold_where_nothing_trains(
     tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]
 ) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator, NullLocator
 
 from annlab.read.figures import PAGE, plt
 from annlab.read.layer_distributions import GROUP
@@ -59,12 +59,12 @@ def _panel(ax: plt.Axes, part: pd.DataFrame, depth_max: int, cmap: object) -> No
     if scheme.startswith("mag:"):
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(numticks=5))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())  # decades of minor ticks cost seconds to lay out
     elif scheme.startswith("slog:"):
         smallest = int(scheme.split(":")[1])  # the central bin is |v| < 10**smallest: symlog's linear part
         ax.set_xscale("symlog", linthresh=10.0**smallest, linscale=0.25)
         ax.xaxis.set_major_locator(FixedLocator(_decade_ticks(lo, hi, smallest)))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())  # decades of minor ticks cost seconds to lay out
     ax.set_xlim(lo, hi)
     ax.set_ylim(bottom=0)
     ax.tick_params(labelsize=6)

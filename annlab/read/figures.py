@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 PAGE = (11.0, 8.5)  # landscape letter, inches
 plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})  # real text in the PDF, searchable
@@ -92,6 +92,10 @@ def lines(
     grid.map_dataframe(_line_with_band, x=x, domain=domain, log=log)
     if log:
         grid.set(yscale="log")
+        positive = agg["mean"][agg["mean"] > 0]
+        if len(positive) and positive.max() / positive.min() > 1e6:
+            for ax in grid.axes.flat:  # minor ticks over many decades: unreadable, and seconds to lay out
+                ax.yaxis.set_minor_locator(NullLocator())
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
         ax.tick_params(labelsize=7)
