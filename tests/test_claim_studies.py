@@ -56,6 +56,17 @@ def test_zero_bias_does_not_hold_where_only_biases_break_symmetry(
     assert row.startswith("NO") and zero == 0.5 and random > 0.75, row
 
 
+def test_no_nonlinearity_does_not_hold_for_relu(
+    tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]
+) -> None:
+    """The same grid with relu: on circles, which no line separates, depth 3 fits far better than depth 0."""
+    sweep(cli, tmp_path, "no_nonlinearity", "activation=relu", "dataset=circles", "model.depth=0,3", "seed=0")
+    code, out = verdict("no_nonlinearity", tmp_path, capsys)
+    assert code == 1, out
+    row = next(line for line in out.splitlines() if "circles, relu at depth 3" in line)
+    assert row.startswith("NO"), row
+
+
 @pytest.mark.slow
 def test_relu_sparsity_does_not_hold_when_relu_is_never_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]

@@ -50,6 +50,7 @@ SHRUNKEN = {
     "trainability": ["activation=sigmoid,relu", "seed=1,2"],
     "convergence_speed": ["dataset=moons,digits", "seed=0", "trainer.epochs=10"],
     "zero_bias": ["activation=tanh", "model.depth=2", "trainer.epochs=10"],
+    "no_nonlinearity": ["dataset=circles", "model.depth=0,3", "seed=0"],
 }
 SLOW = {
     "convergence_speed",

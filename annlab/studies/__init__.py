@@ -10,6 +10,7 @@ from annlab.studies import (
     dead_relu,
     deep_relu_he2015,
     init_matching,
+    no_nonlinearity,
     output_layers,
     relu_sparsity,
     saturation_glorot2010,
@@ -39,5 +40,6 @@ STUDIES: dict[str, Study] = {
         relu_sparsity,
         activation_ranking,
         zero_bias,
+        no_nonlinearity,
     )
 }
