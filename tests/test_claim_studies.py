@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_convergence_does_not_hold_when_tanh_barely_moves(
     code, out = verdict("convergence_speed", tmp_path, capsys)
     assert code == 1, out
     row = next(line for line in out.splitlines() if "moons: epochs to halve the way to train/loss" in line)
-    took = dict(part.split()[:2] for part in row.split("  ")[2].split(", "))
+    took = dict(part.split()[:2] for part in re.split(r"\s{2,}", row)[2].split(", "))
     assert row.startswith("NO") and took["sigmoid"] != "never", row
     assert took["tanh"] == "never" or int(took["tanh"]) >= int(took["sigmoid"]), row
 
@@ -52,7 +53,7 @@ def test_zero_bias_does_not_hold_where_only_biases_break_symmetry(
     code, out = verdict("zero_bias", tmp_path, capsys)
     assert code == 1, out
     row = next(line for line in out.splitlines() if "tanh + zeros weights, depth 1" in line)
-    zero, random = (float(x) for x in row.split("  ")[-2].split(" / "))
+    zero, random = (float(x) for x in re.split(r"\s{2,}", row)[-2].split(" / "))
     assert row.startswith("NO") and zero == 0.5 and random > 0.75, row
 
 
@@ -68,14 +69,17 @@ def test_no_nonlinearity_does_not_hold_for_relu(
 
 
 @pytest.mark.slow
-def test_relu_sparsity_does_not_hold_when_relu_is_never_zero(
+def test_relu_sparsity_does_not_hold_when_relu_is_rarely_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture, cli: Callable[..., Result]
 ) -> None:
-    """Biases of 10 keep every relu unit on: no zeros, so no sparsity."""
-    sweep(cli, tmp_path, "relu_sparsity", "seed=0", "init.bias=10", "trainer.epochs=5")
+    """Biases of 10 keep most relu units on (only deeper layers, whose inputs grew, see zeros):
+    too few zeros to call it sparse."""
+    sweep(cli, tmp_path, "relu_sparsity", "seed=0", "init.bias=10", "optimizer.lr=1e-6", "trainer.epochs=2")
     code, out = verdict("relu_sparsity", tmp_path, capsys)
     assert code == 1, out
-    assert "NO  hidden activation values exactly 0 at the end  leaky_relu 0%, relu 0%, tanh 0%" in out
+    row = next(line for line in out.splitlines() if "hidden activation values exactly 0 at the end" in line)
+    shares = dict(part.split() for part in re.split(r"\s{2,}", row)[2].split(", "))
+    assert row.startswith("NO") and int(shares["relu"].rstrip("%")) < 30 and shares["tanh"] == "0%", row
 
 
 @pytest.mark.slow  # a 16x wider net, timed: ~10 s
