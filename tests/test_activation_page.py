@@ -71,3 +71,11 @@ def test_prelu_panel_shows_the_slopes_the_runs_learned(config, store: str) -> No
     drawn = sorted(float(line.get_ydata()[0] / line.get_xdata()[0]) for line in dotted)
     assert drawn == pytest.approx([slopes["mean"].min(), slopes["mean"].max()])
     assert "learned slope per hidden layer at the end (mean of 2 runs" in " ".join(ax.get_xlabel().split())
+    # PReLU's values on both signs: the symmetric log axis of its distributions keeps its ticks apart.
+    from test_reports import figure_problems
+
+    from annlab.read.pages import FIGURES, Options
+
+    for key in ("activation_distributions", "gradient_distributions"):
+        (page,) = FIGURES[key][1](frames, Options())[0]
+        assert figure_problems(page) == [], key

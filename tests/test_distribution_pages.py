@@ -94,7 +94,7 @@ def test_each_page_draws_every_panel(frames: Frames, key: str, tmp_path: Path) -
             f"sigmoid + {i}, depth 4: step {s}" for i, s in itertools.product(("pytorch", "xavier"), (0, steps[-1]))
         ]
         assert titles == expected
-        assert "counts summed over the 1 run (seeds)" in fig._suptitle.get_text()  # type: ignore[union-attr]
+        assert "counts summed over the 1 run of each panel (seeds, datasets" in fig._suptitle.get_text()  # type: ignore[union-attr]
     else:
         assert titles == ["sigmoid"]
     assert figure_problems(fig) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ COMBOS_PER_PAGE = 6  # activation x init x depth per page, each as an init | end
 WHEN = {"init": "step 0", "end": "end"}
 
 
-def _decade_ticks(lo: float, hi: float, smallest: int, most: int = 4) -> list[float]:
+def _decade_ticks(lo: float, hi: float, smallest: int, most: int = 2) -> list[float]:
     """Symmetric-log ticks between lo and hi: 0 and at most `most` powers of ten on each side,
     from 10**smallest up."""
     ticks: list[float] = [0.0] if lo <= 0 <= hi else []
@@ -37,6 +38,10 @@ def _x_range(part: pd.DataFrame) -> tuple[float, float]:
     return float(held.lo.min()), float(held.hi.max())
 
 
+def _share(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 else f"{x:.1%}"
+
+
 def _panel(ax: plt.Axes, part: pd.DataFrame, depth_max: int, cmap: object) -> None:
     """One panel: a step line per layer. A log scheme's central bin (|v| below its smallest
     magnitude: exact zeros, a dead ReLU half) sits decades away from the rest: its share is
@@ -48,7 +53,7 @@ def _panel(ax: plt.Axes, part: pd.DataFrame, depth_max: int, cmap: object) -> No
         part = rest
     if len(central) and central.share.max() > 1e-3:
         lo, hi = central.share.min(), central.share.max()
-        shares = f"{lo:.0%}" if round(lo, 2) == round(hi, 2) else f"{lo:.0%} to {hi:.0%}"
+        shares = _share(lo) if round(lo, 2) == round(hi, 2) else f"{_share(lo)} to {_share(hi)}"
         ax.text(0.02, 0.96, f"|v| < {central.hi.max():.0e}: {shares}", transform=ax.transAxes, fontsize=6, va="top")
     for layer, rows in part.groupby("layer"):
         rows = rows.sort_values("bin")
@@ -76,8 +81,12 @@ def _frame_page(fig: Figure, frame: pd.DataFrame, title: str, xlabel: str, cmap:
     rests = (
         (f"{runs[0]} run" if runs == [1] else f"{runs[0]} runs") if len(runs) == 1 else f"{runs[0]} to {runs[-1]} runs"
     )
+    note = (
+        f"counts summed over the {rests} of each panel (seeds, datasets and every other swept value pooled); "
+        "colour = hidden layer, dark = input side"
+    )
     fig.suptitle(
-        f"{title}\n(counts summed over the {rests} (seeds) of each panel; colour = hidden layer, dark = input side)",
+        "\n".join(textwrap.fill(part, 120) for part in (title, note)),
         fontsize=10,
         fontweight="bold",
     )
@@ -115,7 +124,8 @@ def pages(frame: pd.DataFrame, title: str, xlabel: str) -> list[Figure]:
                 if part.empty:
                     ax.set_visible(False)
                     continue
-                step = "step 0" if when == "init" else f"step {int(part.step.iloc[0])}"
+                first, last = int(part.first_step.iloc[0]), int(part.step.iloc[0])
+                step = "step 0" if when == "init" else f"step {last}" if first == last else f"steps {first}-{last}"
                 ax.set_title(f"{activation} + {init}, depth {depth}: {step}", fontsize=7.5)
                 _panel(ax, part, depth_max, cmap)
         for ax in axes.flat[len(chunk) * 2 :]:

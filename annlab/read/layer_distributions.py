@@ -12,7 +12,7 @@ GROUP = ["activation", "init", "depth"]
 # bin's share of every value counted (under/overflow and NaN included, so shares of a layer
 # sum to at most 1); lo and hi are the bin's edges.
 # `central` marks a log scheme's bin of values below its smallest magnitude (exact zeros among them).
-TIDY = [*GROUP, "when", "step", "layer", "bins", "runs", "bin", "lo", "hi", "share", "central"]
+TIDY = [*GROUP, "when", "step", "first_step", "layer", "bins", "runs", "bin", "lo", "hi", "share", "central"]
 
 
 def _summed(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -27,13 +27,14 @@ def _summed(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def histograms(dist: pd.DataFrame, runs: pd.DataFrame, quantity: str, ends_only: bool = True) -> pd.DataFrame:
     """The hidden layers' histograms of `quantity`, counts summed over the runs of each
     activation x init x depth (seeds and datasets pooled). With `ends_only`, each run's first
-    recorded step is `when="init"` and its last `when="end"` (step: the largest last step
-    among the runs); otherwise every recorded step, `when` = its number. One row per layer
+    recorded step is `when="init"` and its last `when="end"` (step and first_step: the largest
+    and smallest of the runs' last steps; runs on larger datasets take more steps); otherwise
+    every recorded step, `when` = its number. One row per layer
     histogram, with the summed `counts` (underflow first, overflow last)."""
     rows = dist[dist.quantity == quantity].merge(runs[["run_id", *GROUP]], on="run_id")
     rows = rows[rows.layer <= rows.depth]
     if rows.empty:
-        return pd.DataFrame(columns=[*GROUP, "when", "step", "layer", "bins", "runs", "n", "counts"])
+        return pd.DataFrame(columns=[*GROUP, "when", "step", "first_step", "layer", "bins", "runs", "n", "counts"])
     if ends_only:
         first = rows.groupby("run_id").step.transform("min")
         last = rows.groupby("run_id").step.transform("max")
@@ -42,7 +43,7 @@ def histograms(dist: pd.DataFrame, runs: pd.DataFrame, quantity: str, ends_only:
     else:
         rows = rows.assign(when=rows.step.astype(str))
     summed = _summed(rows, [*GROUP, "when", "layer", "bins"])
-    steps = rows.groupby([*GROUP, "when"], observed=True).step.max().rename("step").reset_index()
+    steps = rows.groupby([*GROUP, "when"], observed=True).step.agg(step="max", first_step="min").reset_index()
     return summed.merge(steps, on=[*GROUP, "when"])
 
 
@@ -81,7 +82,7 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
         counts = np.asarray(row.counts, dtype=float)
         inner = counts[: len(e) - 1] if row.bins.startswith("mag:") else counts[1 : len(e)]
         share = inner / max(row.n, 1)
-        base = {c: getattr(row, c) for c in [*GROUP, "when", "step", "layer", "bins", "runs"]}
+        base = {c: getattr(row, c) for c in [*GROUP, "when", "step", "first_step", "layer", "bins", "runs"]}
         lo, hi = e[:-1], e[1:]
         central = (lo < 0) & (hi > 0) if row.bins.startswith("slog:") else np.arange(len(inner)) == 0
         if row.bins.startswith("linear:"):
