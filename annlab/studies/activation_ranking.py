@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from annlab.studies.common import MissingData, Study, Verdict, need
+from annlab.studies.common import MissingData, Study, Verdict, need, scored_runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,9 +26,8 @@ def tuned(frames: Frames) -> pd.DataFrame:
     seeds; a lost run's loss counts as infinite), with their val acc (a lost run: 0)."""
     import numpy as np
 
-    runs = frames.runs[frames.runs.status.isin(["FINISHED", "FAILED"])]
-    done = runs.status.eq("FINISHED") & ~runs.diverged
-    runs = runs.assign(score=runs.val_score.where(done, 0.0), loss=runs.val_loss.where(done, np.inf))
+    runs = scored_runs(frames, 0.0)
+    runs = runs.assign(loss=runs.val_loss.where(~runs.lost, np.inf))
     mean_loss = runs.groupby(["activation", "dataset", "lr"]).loss.mean().reset_index()
     best = mean_loss.loc[mean_loss.groupby(["activation", "dataset"]).loss.idxmin()]
     return runs.merge(best[["activation", "dataset", "lr"]], on=["activation", "dataset", "lr"])

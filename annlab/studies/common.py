@@ -42,6 +42,14 @@ class MissingData(RuntimeError):
     """The study's runs are not in the store (or lack what the check needs)."""
 
 
+def scored_runs(frames: Frames, lost_score: float) -> pd.DataFrame:
+    """The runs that ended (FINISHED or FAILED) with `score`, their val score, and `lost`, true for
+    a run that diverged or failed: it did not train, so its score counts as `lost_score`."""
+    runs = frames.runs[frames.runs.status.isin(["FINISHED", "FAILED"])]
+    lost = runs.status.ne("FINISHED") | runs.diverged
+    return runs.assign(score=runs.val_score.where(~lost, lost_score), lost=lost)
+
+
 def hidden(frames: Frames, stat: str) -> pd.DataFrame:
     """`stat` rows of the hidden layers of usable runs, with the runs' grid columns."""
     runs = frames.usable

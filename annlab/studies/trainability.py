@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from annlab.lazy import lazy
-from annlab.studies.common import Study, Verdict, need
+from annlab.studies.common import Study, Verdict, need, scored_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,11 +30,10 @@ RULE_CHECKED = ("sigmoid", "tanh", "relu", "gelu")
 def scores(frames: Frames) -> pd.DataFrame:
     """Mean val acc and loss, and how many runs were lost (diverged or failed), per activation x
     init; a lost run did not train: it counts at chance."""
-    runs = frames.runs[frames.runs.status.isin(["FINISHED", "FAILED"])]
-    done = runs.status.eq("FINISHED") & ~runs.diverged
-    runs = runs.assign(score=runs.val_score.where(done, CHANCE), lost=~done)
-    return runs.groupby(["activation", "init"]).agg(
-        acc=("score", "mean"), loss=("val_loss", "mean"), lost=("lost", "sum"), n=("score", "size")
+    return (
+        scored_runs(frames, CHANCE)
+        .groupby(["activation", "init"])
+        .agg(acc=("score", "mean"), loss=("val_loss", "mean"), lost=("lost", "sum"), n=("score", "size"))
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from annlab.studies.common import MissingData, Study, Verdict
+from annlab.studies.common import MissingData, Study, Verdict, scored_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,10 +21,10 @@ CHANCE = 0.5  # moons is balanced: a lost (diverged or failed) run counts as thi
 
 def scores(frames: Frames) -> pd.DataFrame:
     """Mean val acc per activation x init x depth x bias ('zero' or 'random'), a lost run at chance."""
-    runs = frames.runs[frames.runs.status.isin(["FINISHED", "FAILED"])]
-    done = runs.status.eq("FINISHED") & ~runs.diverged
-    bias = runs.init_bias.map(lambda b: "random" if b == "default" else ("zero" if b and float(b) == 0 else b))
-    runs = runs.assign(score=runs.val_score.where(done, CHANCE), bias=bias)
+    runs = scored_runs(frames, CHANCE)
+    runs = runs.assign(
+        bias=runs.init_bias.map(lambda b: "random" if b == "default" else ("zero" if b and float(b) == 0 else b))
+    )
     return runs.groupby(["activation", "init", "depth", "bias"]).score.mean().unstack("bias")
 
 
