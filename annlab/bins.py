@@ -55,7 +55,7 @@ def edges(name: str) -> tuple[float, ...]:
 
 
 def magnitude_edges(name: str) -> tuple[float, ...]:
-    """For a signed log scheme: the edges of |v| (the positive half), whose first bin folds
-    the two halves' bins around zero together (see `fold`)."""
+    """For a signed log scheme: the edges of |v| (its positive half), for histograms whose two
+    halves are folded together (annlab.read.layer_distributions.folded)."""
     e = edges(name)
     return e[len(e) // 2 :]

@@ -14,7 +14,6 @@ from annlab.read.figures import PAGE, plt
 from annlab.read.layer_distributions import GROUP
 
 COMBOS_PER_PAGE = 6  # activation x init x depth per page, each as an init | end pair of panels
-WHEN = {"init": "step 0", "end": "end"}
 
 
 def _decade_ticks(lo: float, hi: float, smallest: int, most: int = 2) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from annlab.bins import edges
+from annlab.bins import edges, magnitude_edges
 
 GROUP = ["activation", "init", "depth"]
 # The columns of a tidy histogram frame: a row per bin of a layer's histogram. `share` is the
@@ -67,9 +67,8 @@ def bin_edges(name: str) -> np.ndarray:
     """The drawn edges of a scheme: a folded one ("mag:") starts with the central bin's stand-in
     [smallest / 10, smallest)."""
     if name.startswith("mag:"):
-        positive = edges("slog:" + name.removeprefix("mag:"))
-        positive = np.asarray(positive[len(positive) // 2 :])
-        return np.concatenate([[positive[0] / 10], positive])
+        positive = magnitude_edges("slog:" + name.removeprefix("mag:"))
+        return np.asarray([positive[0] / 10, *positive])
     return np.asarray(edges(name))
 
 
@@ -84,9 +83,11 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
         share = inner / max(row.n, 1)
         base = {c: getattr(row, c) for c in [*GROUP, "when", "step", "first_step", "layer", "bins", "runs"]}
         lo, hi = e[:-1], e[1:]
-        central = (lo < 0) & (hi > 0) if row.bins.startswith("slog:") else np.arange(len(inner)) == 0
-        if row.bins.startswith("linear:"):
-            central = np.zeros(len(inner), dtype=bool)
+        central = np.zeros(len(inner), dtype=bool)  # linear schemes have none
+        if row.bins.startswith("slog:"):
+            central = (lo < 0) & (hi > 0)
+        elif row.bins.startswith("mag:"):
+            central[0] = True  # the folded central bin's stand-in
         bins = {"bin": np.arange(len(inner)), "lo": lo, "hi": hi, "share": share, "central": central}
         parts.append(pd.DataFrame({**base, **bins}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TIDY)
