@@ -109,3 +109,18 @@ def test_runs_without_the_record_skip_the_pages_and_say_why(frames: Frames) -> N
     bare = Frames(frames.runs, frames.layers, frames.epochs, "")
     pages, why = FIGURES["activation_distributions"][1](bare, Options())
     assert pages == [] and "no distributions recorded" in why
+
+
+def test_both_pages_read_the_record_once(frames: Frames, monkeypatch: pytest.MonkeyPatch) -> None:
+    from annlab.read import store
+
+    reads = []
+    real = store.load_distributions
+    monkeypatch.setattr(store, "load_distributions", lambda runs, uri: reads.append(len(runs)) or real(runs, uri))
+    fresh = Frames(frames.runs, frames.layers, frames.epochs, frames.uri)
+    for key in ("activation_distributions", "gradient_distributions"):
+        assert FIGURES[key][1](fresh, Options())[0]
+    assert reads == [2]
+    fresh.runs = fresh.runs.iloc[:1]  # other runs: read again
+    assert FIGURES["activation_distributions"][1](fresh, Options())[0]
+    assert reads == [2, 1]

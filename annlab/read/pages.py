@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from annlab.read import analysis, distribution_pages, expected, figures, gain_map
 from annlab.read import layer_distributions as dists
-from annlab.read.store import Frames, load_distributions, load_networks
+from annlab.read.store import Frames, load_networks
 
 MAX_DEPTH_PANELS = 4
 Built = tuple[list[Figure], str]  # the pages drawn, or none and the reason
@@ -236,7 +236,7 @@ def _activations(f: Frames, o: Options) -> Built:
 
 def _distributions(f: Frames, quantity: str) -> pd.DataFrame:
     """The tidy init and end histograms of `quantity` (magnitudes for gradients), at the depths shown."""
-    dist = load_distributions(f.usable, f.uri) if f.uri and len(f.usable) else pd.DataFrame()
+    dist = f.distributions()  # read once for both distribution pages
     if dist.empty:
         return pd.DataFrame()
     frame = dists.histograms(dist, f.usable, quantity)

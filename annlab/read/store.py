@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -37,11 +37,22 @@ class Frames:
     layers: pd.DataFrame
     epochs: pd.DataFrame
     uri: str = ""
+    _distributions: tuple[frozenset[str], pd.DataFrame] | None = field(default=None, repr=False)
 
     @property
     def usable(self) -> pd.DataFrame:
         """Runs that finished without diverging: the only ones drawn as data."""
         return self.runs[(self.runs.status == "FINISHED") & ~self.runs.diverged]
+
+    def distributions(self) -> pd.DataFrame:
+        """The distributions record of the usable runs (`load_distributions`), read from the store
+        once for the pages and checks that all use it; read again if the usable runs change."""
+        usable = self.usable
+        key = frozenset(usable.run_id)
+        if self._distributions is None or self._distributions[0] != key:
+            table = load_distributions(usable, self.uri) if self.uri and len(usable) else pd.DataFrame()
+            self._distributions = (key, table)
+        return self._distributions[1]
 
 
 def client_for(uri: str) -> MlflowClient:

@@ -24,9 +24,8 @@ def sparsity(frames: Frames) -> pd.Series:
     """Per activation: the share of hidden-layer activation values with |a| < 1e-8 (exact zeros,
     for relu) at the last recorded step, from the distributions record, mean over runs."""
     from annlab.read import layer_distributions as dists
-    from annlab.read.store import load_distributions
 
-    dist = load_distributions(frames.usable, frames.uri)
+    dist = frames.distributions()
     if dist.empty:
         raise MissingData("the runs recorded no distributions (probe.distributions=0?)")
     tidy = dists.tidy(dists.histograms(dist, frames.usable, "a"))
