@@ -8,7 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -18,15 +18,14 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from annlab import outcomes, record
+from annlab import outcomes
 from annlab.config import ConfigError, RunConfig, parse_config
+from annlab.jobs import JobPlace, choices_of, fail, reap_stale, run_one
 from annlab.outcomes import SWEEP_ENV, SWEEP_ID_ENV, TOTAL_ENV, sweep_summary
 from annlab.record import resolve_uri
 
 # torch, mlflow, pandas and scikit-learn are imported where a job needs them, not here: `--help`
 # and a rejected config never pay for them (tests/test_startup.py).
-if TYPE_CHECKING:
-    from annlab.train.job import JobMeta
 
 # Where conf/ and experiments/ are: inside the package when it was installed from a wheel,
 # else at the top of the source checkout (an editable install).
@@ -57,11 +56,6 @@ def compose_config(overrides: list[str] | None = None) -> RunConfig:
         return parse_config(_plain(compose("config", overrides=overrides or [])))
 
 
-def _fail(message: str) -> None:
-    print(f"annlab: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
-
-
 def _writable(key: str, folder: str) -> None:
     """Fail with the key and folder, not a traceback, when Hydra's output folder cannot be made."""
     try:
@@ -69,7 +63,7 @@ def _writable(key: str, folder: str) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
-        _fail(f"{key}={folder}: cannot write the output folder: {err.strerror or err}")
+        fail(f"{key}={folder}: cannot write the output folder: {err.strerror or err}")
 
 
 def sweep_jobs(config: DictConfig) -> list[list[str]]:
@@ -87,52 +81,46 @@ def config_groups() -> set[str]:
     return {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()} | {"experiments"}
 
 
-def _reap(uri: str, experiment_id: str, stale_after: float) -> None:
-    from annlab.train.reaper import reap
-
-    for name in reap(uri, experiment_id, stale_after):
-        print(f"annlab: ended run {name}, left RUNNING by a process that is gone (tag annlab.error says why)")
-
-
 def _check_jobs(
     jobs: list[list[str]], compose: Callable[[list[str]], DictConfig]
-) -> tuple[list[DictConfig], set[tuple[str, str, float]]]:
-    """Compose (with `compose`) and validate every job; the configs, and the (store, experiment)
-    pairs they log to. Any error of any kind stops the sweep here: the pre-check never fails open."""
+) -> tuple[list[dict[str, Any]], set[tuple[str, str, float]]]:
+    """Compose (with `compose`) and validate every job; their configs (plain data, resolved), and
+    the (store, experiment) pairs they log to. Any error of any kind stops the sweep here: the
+    pre-check never fails open."""
     from annlab.train.job import check
 
     errors, stores, composed = [], set(), []
     for overrides in jobs:
         try:
-            composed.append(compose(overrides))
-            cfg = parse_config(_plain(composed[-1]))
+            composed.append(_plain(compose(overrides)))
+            cfg = parse_config(composed[-1])
             check(cfg)
             stores.add((resolve_uri(cfg.tracking.uri), cfg.tracking.experiment, cfg.tracking.stale_after))
         except Exception as err:  # Hydra, OmegaConf (interpolations), pydantic, data and model errors alike
             reason = str(err) if isinstance(err, ConfigError | HydraException) else f"{type(err).__name__}: {err}"
             errors.append(f"job {' '.join(overrides) or '(no overrides)'}:\n{reason}")
     if errors:
-        _fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))
+        fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))
     return composed, stores
 
 
 def check_sweep(
     config: DictConfig, jobs: list[list[str]], compose: Callable[[list[str]], DictConfig]
-) -> list[DictConfig]:
+) -> list[dict[str, Any]]:
     """Before any job of a sweep starts: compose and validate every job's config (a bad value
     anywhere stops the sweep before training), create each tracking store once (parallel jobs
     race on a fresh SQLite store) and end runs left RUNNING by a process that is gone, count
-    the jobs for progress lines. Returns the composed configs."""
+    the jobs for progress lines. Returns the jobs' configs (plain data, resolved)."""
     from annlab.train.tracking import ensure_experiment
 
     try:
         composed, stores = _check_jobs(jobs, compose)
         for uri, experiment, stale_after in sorted(stores):
-            _reap(uri, ensure_experiment(uri, experiment), stale_after)
+            reap_stale(uri, ensure_experiment(uri, experiment), stale_after)
     except ConfigError as err:
-        _fail(str(err))
+        fail(str(err))
     except Exception as err:  # never fall through to training unchecked
-        _fail(f"the sweep could not be checked before it started, so nothing was run: {type(err).__name__}: {err}")
+        fail(f"the sweep could not be checked before it started, so nothing was run: {type(err).__name__}: {err}")
     os.environ[TOTAL_ENV] = str(len(jobs))
     os.environ[SWEEP_ENV] = str(config.hydra.sweep.dir)
     # Two sweeps started in the same second share Hydra's sweep folder: each keeps its own
@@ -171,7 +159,7 @@ class SweepCallback(Callback):
             _writable("hydra.sweep.dir", str(config.hydra.sweep.dir))
             _register_plugins(config)
         except Exception as err:
-            _fail(f"the sweep could not be checked before it started, so nothing was run: {type(err).__name__}: {err}")
+            fail(f"the sweep could not be checked before it started, so nothing was run: {type(err).__name__}: {err}")
         if not str(config.hydra.sweeper.get("_target_", "")).startswith(ANNLAB_PLUGINS):
             name = config.hydra.job.config_name
             check_sweep(config, sweep_jobs(config), lambda job: hydra.compose(name, overrides=job))
@@ -184,83 +172,18 @@ class SweepCallback(Callback):
             raise SystemExit(1)
 
 
-def job_meta(cfg: DictConfig, data: dict[str, Any]) -> JobMeta:
-    from annlab.train.job import JobMeta
-
-    hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    total = os.environ.get(TOTAL_ENV, "?") if multirun else "1"
-    number = int(hc.job.num) + 1 if multirun else 1
-    # A group a per-layer model switches off (null) has no choice to record.
-    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra") and v is not None}
-    tags = {record.CHOICE + k: str(v) for k, v in choices.items()}
-    tags[record.SWEEP] = os.environ.get(SWEEP_ENV, str(hc.sweep.dir)) if multirun else str(hc.run.dir)
-    tags[record.JOB] = str(number)
-    yaml = OmegaConf.to_yaml(OmegaConf.create(data))
-    return JobMeta(tags=tags, label=f"job {number}/{total}", resolved=data, config_yaml=yaml, show_model=not multirun)
-
-
-def _record(outcome: dict[str, str]) -> None:
-    """Append one job's outcome to the sweep's results file; a cluster job adds its SLURM job id
-    and log (the launcher then knows it reported, and the summary points at the log)."""
-    hc = HydraConfig.get()
-    if hc.mode == RunMode.MULTIRUN:
-        outcomes.append(str(hc.sweep.dir), {**outcome, **_cluster_job()})
-
-
-def _cluster_job() -> dict[str, str]:
-    """The SLURM job id and log of this job when a submitit launcher started it, else nothing."""
-    if not os.environ.get("SUBMITIT_EXECUTOR"):
-        return {}
-    import submitit
-
-    env = submitit.JobEnvironment()
-    return {"cluster_job": str(env.job_id), "log": str(env.paths.stdout)}
-
-
 @hydra.main(version_base="1.3", config_path=str(ROOT / "conf"), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    data = _plain(cfg)
-    try:
-        run_cfg: RunConfig = parse_config(data)
-    except ConfigError as err:
-        _fail(str(err))
-    from annlab.train.job import Terminated, run_job, run_name
-    from annlab.train.tracking import ensure_experiment
+    return run_one(_plain(cfg), _place())
 
-    meta = job_meta(cfg, data)
-    name = run_name(run_cfg)
-    print(f"annlab: {meta.label} running {name}", flush=True)
-    try:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:  # a sweep has reaped before its first job
-            uri = resolve_uri(run_cfg.tracking.uri)
-            _reap(uri, ensure_experiment(uri, run_cfg.tracking.experiment), run_cfg.tracking.stale_after)
-        result = run_job(run_cfg, meta)
-    except ConfigError as err:
-        _fail(str(err))
-    except (KeyboardInterrupt, Terminated) as err:  # run_job has ended the run KILLED; the sweep stops
-        why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
-        print(f"annlab: {meta.label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)
-        _record({"name": name, "status": "KILLED", "error": why})
-        if os.environ.get("SUBMITIT_EXECUTOR"):  # one cluster job of many (scancel): the sweep goes on
-            return None
-        raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
-    except Exception as err:  # run_job has ended the run FAILED, with its traceback as an artifact
-        error = f"{type(err).__name__}: {err}"
-        print(f"annlab: {meta.label} {name}: FAILED ({error}); the run is recorded FAILED", flush=True)
-        _record({"name": name, "status": "FAILED", "error": error})
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
-            raise SystemExit(1) from None
-        return None
-    if result.status == "SKIPPED":
-        print(f"annlab: {meta.label} {name}: skipped, already FINISHED as run {result.run_id}", flush=True)
-    else:
-        print(f"annlab: {meta.label} {result.line()}", flush=True)
-    status = "DIVERGED" if result.diverged else result.status
-    seconds = {"train_s": result.train_seconds, "job_s": result.seconds, "mlflow_s": result.logging_seconds}
-    _record({"name": name, "status": status, "error": result.error, **{k: f"{v:.4f}" for k, v in seconds.items()}})
-    key = next((k for k in result.metrics if k.startswith("val/") and k != "val/loss"), None)
-    return result.metrics.get(key) if key else None
+
+def _place() -> JobPlace:
+    """The place of the job Hydra is running now (its HydraConfig)."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return JobPlace(False, 1, "1", str(hc.run.dir), choices_of(hc.runtime.choices))
+    folder = os.environ.get(SWEEP_ENV, str(hc.sweep.dir))
+    return JobPlace(True, int(hc.job.num) + 1, os.environ.get(TOTAL_ENV, "?"), folder, choices_of(hc.runtime.choices))
 
 
 def help_page(overrides: list[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from omegaconf import OmegaConf
 
 from annlab.config import RunConfig, parse_config
+from annlab.train.fresh_store import seed_sqlite_store
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
@@ -48,29 +48,31 @@ def config(composed: Callable[..., dict]) -> Callable[..., RunConfig]:
     return _config
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty SQLite store with MLflow's schema, made once per worker: copying it costs ~0.05 s
-    where MLflow's migrations of a fresh file cost ~1.5 s, in every test that writes runs."""
-    from mlflow.tracking import MlflowClient
+@pytest.fixture(scope="session", autouse=True)
+def annlab_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """annlab's cache folder (the empty store new SQLite stores are copied from) in a temp folder
+    of the session, not the user's; subprocesses inherit it."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
 
-
-def fresh_store(folder: Path, template: Path) -> str:
-    """`folder`/mlflow.db as a copy of the empty template (unless one is there); its URI."""
-    path = folder / "mlflow.db"
-    if not path.exists():
-        shutil.copyfile(template, path)
-    return f"sqlite:///{path}"
+def fresh_store(folder: Path) -> str:
+    """`folder`/mlflow.db, made as annlab makes a new store (a copy of the empty one); its URI."""
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    seed_sqlite_store(uri)
+    return uri
 
 
 @pytest.fixture
-def store(tmp_path: Path, empty_store: Path) -> str:
+def store(tmp_path: Path) -> str:
     """A fresh (empty) SQLite tracking URI in this test's temp dir."""
-    return fresh_store(tmp_path, empty_store)
+    return fresh_store(tmp_path)
 
 
 @dataclass
@@ -87,7 +89,7 @@ def _exit_code(err: SystemExit) -> int:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, empty_store: Path) -> Callable[..., Result]:
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Callable[..., Result]:
     """cli(args, cwd) runs `python -m annlab.run ARGS` in `cwd` in this process: the same Hydra
     entry point a user runs, without paying ~5 s of imports per call. The working folder, the
     environment and Hydra's global state are restored afterwards."""
@@ -95,7 +97,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, empty_st
 
     def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Result:
         if not any(a.startswith("tracking.uri=") for a in args) and "MLFLOW_TRACKING_URI" not in (env or {}):
-            fresh_store(cwd, empty_store)  # the store a sweep here would create, without the migrations
+            fresh_store(cwd)  # the store a sweep here would create, without the migrations
         backup = get_gh_backup()
         with monkeypatch.context() as m:
             m.chdir(cwd)

@@ -41,11 +41,11 @@ PAGES = ["activations", "gradient_flow", "activation_distributions"]
 
 
 def test_building_a_report_imports_no_training_code_and_builds_no_model(
-    config: Callable[..., RunConfig], tmp_path: Path, empty_store: Path
+    config: Callable[..., RunConfig], tmp_path: Path
 ) -> None:
     """In a fresh process: a full report and a study check of a real store load no write-side
     module, no scikit-learn (datasets are never made again) and no model class."""
-    uri = fresh_store(tmp_path, empty_store)
+    uri = fresh_store(tmp_path)
     for depth, activation in ((1, "sigmoid"), (2, "sigmoid"), (1, "relu"), (2, "relu")):
         run_job(
             config(

@@ -20,9 +20,9 @@ from annlab.train.job import run_job
 
 
 @pytest.fixture(scope="module")
-def frames(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict], empty_store: Path) -> Frames:
+def frames(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict]) -> Frames:
     """saturation_glorot2010 for sigmoid at both inits, one seed, 4 of its 10 epochs."""
-    uri = fresh_store(tmp_path_factory.mktemp("glorot"), empty_store)
+    uri = fresh_store(tmp_path_factory.mktemp("glorot"))
     for init in ("pytorch", "xavier"):
         overrides = ["+experiments=saturation_glorot2010", "activation=sigmoid", f"init={init}", "trainer.epochs=4"]
         run_job(parse_config(composed(overrides)), uri=uri)

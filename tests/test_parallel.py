@@ -73,3 +73,56 @@ def test_submitit_local_executor_runs_the_jobs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 jobs: 2 finished, 0 diverged, 0 failed, 0 killed, 0 skipped" in proc.stdout
     assert set(metrics_by_run(tmp_path / "mlflow.db")) == {"relu-kaiming-d3-moons-s0", "tanh-kaiming-d3-moons-s0"}
+
+
+def params_and_tags(db: Path) -> dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+    """Every param and tag of every run, by run name, less what differs between two launches."""
+    differ = ("annlab.sweep", "mlflow.source", "mlflow.user", "annlab.host", "annlab.pid", "annlab.heartbeat")
+    with sqlite3.connect(db) as con:
+        params = con.execute("SELECT r.name, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid")
+        tags = con.execute("SELECT r.name, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid")
+        out: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {}
+        for i, rows in enumerate((params.fetchall(), tags.fetchall())):
+            for name, key, value in rows:
+                if not key.startswith(differ):
+                    out.setdefault(name, ([], []))[i].append((key, value))
+    return {name: (sorted(p), sorted(t)) for name, (p, t) in out.items()}
+
+
+def test_annlabs_in_process_sweep_records_what_hydras_own_launch_records(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    """annlab's sweeper runs its jobs itself, without Hydra's per-job run_job; the runs are those
+    Hydra's basic sweeper and launcher make: the same numbers bit for bit, params and tags."""
+    ours, hydras = tmp_path / "ours", tmp_path / "hydra"
+    ours.mkdir()
+    hydras.mkdir()
+    a = cli(SWEEP, ours)
+    b = cli([*SWEEP, "hydra/sweeper=basic"], hydras)
+    for proc in (a, b):
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "4 jobs: 4 finished, 0 diverged, 0 failed, 0 killed, 0 skipped" in proc.stdout
+    assert metrics_by_run(ours / "mlflow.db") == metrics_by_run(hydras / "mlflow.db")
+    tagged = params_and_tags(ours / "mlflow.db")
+    assert len(tagged) == 4 and tagged == params_and_tags(hydras / "mlflow.db")
+    assert ("annlab.choice.activation", "tanh") in tagged["tanh-kaiming-d2-moons-s1"][1]
+    # Hydra's run_job makes a folder per job (holding an empty log file); annlab's loop does not
+    assert sweep_folder(hydras) >= {"0", "1", "2", "3"}
+    assert {p.split("-")[0] for p in sweep_folder(ours)} == {"annlab_jobs", "multirun.yaml"}
+
+
+def sweep_folder(cwd: Path) -> set[str]:
+    (folder,) = (cwd / "multirun").glob("*/*")
+    return {p.name for p in folder.iterdir()}
+
+
+def test_a_sweep_that_sets_environment_variables_runs_through_hydras_launcher(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    """hydra.job.env_set applies around each job, as Hydra applies it: Hydra's launcher runs those."""
+    proc = cli(
+        ["-m", "seed=0,1", "trainer.epochs=1", "dataset.n_samples=100", "+hydra.job.env_set.ANNLAB_X=1"], tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 jobs: 2 finished" in proc.stdout
+    assert sweep_folder(tmp_path) >= {"0", "1"}

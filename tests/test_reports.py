@@ -42,10 +42,10 @@ TITLES = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict], empty_store: Path) -> str:
+def store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict]) -> str:
     from annlab.config import parse_config
 
-    uri = fresh_store(tmp_path_factory.mktemp("reports"), empty_store)
+    uri = fresh_store(tmp_path_factory.mktemp("reports"))
     grid = itertools.product(("sigmoid", "relu"), ("xavier", "zeros"), (1, 3), (0, 1))
     for act, init, depth, seed in grid:
         cfg: RunConfig = parse_config(
@@ -170,11 +170,11 @@ def figure_problems(fig: object) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def per_layer_store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict], empty_store: Path) -> str:
+def per_layer_store(tmp_path_factory: pytest.TempPathFactory, composed: Callable[..., dict]) -> str:
     """The tutorial's network (a sigmoid and a relu layer) at two seeds, beside a uniform model."""
     from annlab.config import parse_config
 
-    uri = fresh_store(tmp_path_factory.mktemp("per_layer"), empty_store)
+    uri = fresh_store(tmp_path_factory.mktemp("per_layer"))
     for overrides in (["model=tutorial_example", "seed=0"], ["model=tutorial_example", "seed=1"], ["activation=tanh"]):
         cfg = parse_config(composed([*overrides, "trainer.epochs=3", "probe.every=5", "tracking.experiment=mixed"]))
         run_job(cfg, uri=uri)
@@ -212,14 +212,14 @@ def test_every_page_of_the_demo_report_has_no_empty_facet_or_overlapping_ticks(s
 
 
 def test_the_gain_map_page_overlays_measured_runs_on_the_prediction(
-    tmp_path: Path, composed: Callable[..., dict], empty_store: Path
+    tmp_path: Path, composed: Callable[..., dict]
 ) -> None:
     from annlab.config import parse_config
     from annlab.read import analysis
     from annlab.read.pages import FIGURES, Options
     from annlab.read.store import load, load_networks
 
-    uri = fresh_store(tmp_path, empty_store)
+    uri = fresh_store(tmp_path)
     for act, init in itertools.product(("sigmoid", "tanh"), ("xavier", "critical")):
         overrides = [
             f"activation={act}",

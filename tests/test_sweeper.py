@@ -44,9 +44,12 @@ def test_each_job_composes_as_hydra_composes_it(sweep: list[str], composed: Call
     jobs = expand(OverridesParser.create().parse_overrides(sweep))
     assert len(jobs) >= 2
     for job in jobs:
-        mine = OmegaConf.to_container(ours.compose(job))
+        mine, node = ours.compose(job)
         hydras = OmegaConf.to_container(loader.load_sweep_config(master, job))  # type: ignore[attr-defined]
-        assert mine == hydras, job
+        hydra_node = hydras.pop("hydra")
+        assert OmegaConf.to_container(mine) == hydras, job
+        assert OmegaConf.to_container(node.runtime.choices) == hydra_node["runtime"]["choices"], job
+        assert OmegaConf.to_container(node.job.env_set) == hydra_node["job"]["env_set"], job
     # one Hydra composition per distinct set of group choices, not one per job
     shaping_keys = config_groups() | {"hydra.job.chdir"}
     shaping = {tuple(o for o in job if o.split("=")[0].lstrip("+~") in shaping_keys) for job in jobs}

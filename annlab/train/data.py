@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -44,8 +45,19 @@ def load_split(d: DatasetConfig, seed: int) -> Split:
 
     The scaler is fitted on the training split only (`d.standardize=false` keeps the raw
     features); regression targets are always standardised, so that one learning rate suits
-    every regression dataset (R^2 is unchanged).
+    every regression dataset (R^2 is unchanged). A process makes each (dataset, seed) once: a
+    sweep's pre-check and its jobs, and jobs that differ in other values, share the split, whose
+    tensors are only ever read.
     """
+    return _cached_split(d.model_dump_json(), seed)
+
+
+@lru_cache(maxsize=64)  # a digits split is ~0.5 MB
+def _cached_split(dataset: str, seed: int) -> Split:
+    return _make_split(DatasetConfig.model_validate_json(dataset), seed)
+
+
+def _make_split(d: DatasetConfig, seed: int) -> Split:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 

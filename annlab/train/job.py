@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from mlflow.tracking import MlflowClient
 
 from annlab import __version__, record
@@ -238,6 +239,7 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
     )
     if result.diverged:
         logger.set_tags({record.DIVERGED: "true", record.DIVERGED_REASON: result.reason})
+    logger.flush(wait=False)  # the writer thread stores the metrics while the tables are written
     files: dict[str, str | pd.DataFrame] = {
         record.CONFIG_FILE: meta.config_yaml or _yaml(cfg),
         record.SUMMARY_FILE: summary.table() + "\n",
@@ -295,6 +297,4 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
 
 
 def _yaml(cfg: RunConfig) -> str:
-    import yaml
-
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

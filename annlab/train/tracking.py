@@ -24,6 +24,7 @@ from annlab.config import ConfigError
 from annlab.record import ACTIVATION_PARAM_METRIC, HEARTBEAT, STATS, TRACEBACK_FILE, layer_key, stat_names
 from annlab.train.distributions import COLUMNS as DISTRIBUTION_COLUMNS
 from annlab.train.distributions import Row
+from annlab.train.fresh_store import seed_sqlite_store
 
 # MLflow's limits per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -71,14 +72,25 @@ def artifact_location(uri: str, name: str) -> str | None:
     return str(Path(database).parent / "mlruns" / folder)
 
 
+_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store (schema) and the experiment if missing; return the experiment id.
 
     Called once before any job starts: processes that create a fresh SQLite store at the
     same time race in its schema migration. A store that cannot be reached or written is a
-    ConfigError naming the URI.
+    ConfigError naming the URI. A process asks the store once per experiment (a sweep's jobs
+    then skip the lookup: ~8 ms a job on SQLite).
     """
+    if (uri, name) not in _EXPERIMENT_IDS:
+        _EXPERIMENT_IDS[uri, name] = _ensure_experiment(uri, name)
+    return _EXPERIMENT_IDS[uri, name]
+
+
+def _ensure_experiment(uri: str, name: str) -> str:
     check_server(uri)
+    seed_sqlite_store(uri)
     try:
         client = MlflowClient(uri)
         exp = client.get_experiment_by_name(name)

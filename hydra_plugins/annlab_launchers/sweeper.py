@@ -5,8 +5,9 @@ and the basic launcher a third time; at ~0.15 s a composition that was most of a
 cost. Here each distinct combination of config-group choices is composed once by Hydra and each
 job's value overrides (`model.depth=5`, `seed=1`) are applied to a copy of it, as Hydra applies
 them after composing (tests/test_sweeper.py checks the result equals Hydra's own, job by job).
-With the default launcher the jobs then run in this process from those configs; any other
-launcher (joblib, slurm) gets the override lists, and its workers compose again.
+With the default launcher the jobs then run in this process from those checked configs, straight
+into annlab's job function (see `runs_here` for when Hydra's own per-job machinery is kept); any
+other launcher (joblib, slurm) gets the override lists, and its workers compose again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import re
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.errors import ConfigCompositionException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from annlab.outcomes import SWEEP_ENV
 
 log = logging.getLogger(__name__)
 
@@ -84,31 +87,42 @@ class Composer:
     def __init__(self, hydra_context: HydraContext, master: DictConfig, groups: set[str]):
         self.loader, self.master, self.groups = hydra_context.config_loader, master, groups
         self.parser = OverridesParser.create(config_loader=hydra_context.config_loader)
-        self.bases: dict[tuple[str, ...], DictConfig] = {}
+        # group choices -> (the composition without its hydra node, its hydra node)
+        self.bases: dict[tuple[str, ...], tuple[DictConfig, DictConfig]] = {}
 
     def composed_by_hydra(self, override: Override) -> bool:
         """Config-group choices, and anything of Hydra's own config: these shape the composition."""
         key = override.key_or_group
         return "/" in key or key.startswith("hydra") or (key.split("@")[0] in self.groups and "." not in key)
 
-    def compose(self, job: list[str]) -> DictConfig:
+    def compose(self, job: list[str]) -> tuple[DictConfig, DictConfig]:
+        """The job's config without Hydra's node, and the Hydra node of its composition (shared
+        by every job with the same group choices: its runtime.choices, job settings, callbacks)."""
         parsed = self.parser.parse_overrides(job)
         by_hydra = tuple(o.input_line for o in parsed if self.composed_by_hydra(o))
         if by_hydra not in self.bases:
-            self.bases[by_hydra] = self.loader.load_sweep_config(self.master, list(by_hydra))
-        cfg = copy.deepcopy(self.bases[by_hydra])
-        task = [o for o in parsed if not o.key_or_group.startswith("hydra")]
-        with open_dict(cfg.hydra):
-            cfg.hydra.overrides.task = [o.input_line for o in task]
-            cfg.hydra.job.override_dirname = override_dirname(task, cfg.hydra.job.config.override_dirname)
+            full = self.loader.load_sweep_config(self.master, list(by_hydra))
+            with open_dict(full):
+                node = full.pop("hydra")
+            self.bases[by_hydra] = (full, node)
+        base, node = self.bases[by_hydra]
+        cfg = copy.deepcopy(base)
         apply_values(cfg, [o for o in parsed if not self.composed_by_hydra(o)])
-        return cfg
+        return cfg, node
 
 
-def override_dirname(overrides: list[Override], how: DictConfig) -> str:
-    """hydra.job.override_dirname of a job, as Hydra's config loader makes it."""
-    lines = sorted(o.input_line for o in overrides if o.key_or_group not in how.exclude_keys)
-    return re.sub("[=]", how.kv_sep, how.item_sep.join(lines))
+def runs_here(config: DictConfig, nodes: Sequence[DictConfig], configs: Sequence[DictConfig]) -> bool:
+    """Whether annlab can run the jobs itself, without Hydra's per-job machinery (a Hydra config
+    per job, its output folder, logging set up again, callbacks): with the in-process launcher,
+    when no job reads Hydra's per-job values (`${hydra:job.num}`), none changes its working folder
+    or sets environment variables (hydra.job.env_set: its config would resolve differently) and
+    no callback but annlab's own waits for each job. Otherwise Hydra's launcher runs them."""
+    if config.hydra.launcher.get("_target_") != IN_PROCESS:
+        return False
+    for node in {id(n): n for n in nodes}.values():
+        if node.job.chdir or node.job.env_set or any(k != "annlab" for k in (node.callbacks or {})):
+            return False
+    return not any("${hydra:" in str(OmegaConf.to_container(c, resolve=False)) for c in configs)
 
 
 class AnnlabSweeper(Sweeper):
@@ -137,36 +151,43 @@ class AnnlabSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         composer = Composer(self.hydra_context, self.config, run.config_groups())
-        in_process = self.config.hydra.launcher.get("_target_") == IN_PROCESS
-        composed = run.check_sweep(self.config, jobs, composer.compose)  # exits before any training on a bad job
-        if not in_process:
-            return [self.launcher.launch(jobs, initial_job_idx=0)]
-        return [self._run_here(jobs, composed)]
+        configs: list[DictConfig] = []
+        nodes: list[DictConfig] = []
 
-    def _run_here(self, jobs: Sequence[list[str]], composed: Sequence[DictConfig]) -> list[JobReturn]:
-        """The basic launcher's loop, from the configs already composed."""
-        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        def compose(job: list[str]) -> DictConfig:
+            cfg, node = composer.compose(job)
+            configs.append(cfg)
+            nodes.append(node)
+            return cfg
+
+        data = run.check_sweep(self.config, jobs, compose)  # exits before any training on a bad job
+        if not runs_here(self.config, nodes, configs):
+            return [self.launcher.launch(jobs, initial_job_idx=0)]
+        return [self._run_here(jobs, data, nodes)]
+
+    def _run_here(
+        self, jobs: Sequence[list[str]], data: Sequence[dict[str, Any]], nodes: Sequence[DictConfig]
+    ) -> list[JobReturn]:
+        """Hydra's basic launcher's loop without its per-job cost (a deep copy of the config and of
+        Hydra's node, logging set up twice: ~40 ms a job): each job's checked config goes
+        straight to annlab's job function, with its place in the sweep."""
+        from annlab import jobs as annlab_jobs
+
+        assert self.config is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        folder, total = os.environ[SWEEP_ENV], str(len(jobs))
         returns = []
-        for idx, (job, cfg) in enumerate(zip(jobs, composed, strict=True)):
+        for idx, (job, plain, node) in enumerate(zip(jobs, data, nodes, strict=True)):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(job))}")
-            with open_dict(cfg):
-                cfg.hydra.job.id = idx
-                cfg.hydra.job.num = idx
-                # No per-job .hydra/ folder of three YAML files: the run's config.yaml artifact
-                # holds the job's config, the sweep folder's multirun.yaml the sweep's.
-                cfg.hydra.output_subdir = None
-            returns.append(
-                run_job(
-                    hydra_context=self.hydra_context,
-                    task_function=self.task_function,
-                    config=cfg,
-                    job_dir_key="hydra.sweep.dir",
-                    job_subdir_key="hydra.sweep.subdir",
-                )
-            )
-            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+            place = annlab_jobs.JobPlace(True, idx + 1, total, folder, annlab_jobs.choices_of(node.runtime.choices))
+            ret = JobReturn(overrides=job, working_dir=os.getcwd(), task_name=str(node.job.name))
+            try:
+                ret.return_value = annlab_jobs.run_one(plain, place)
+                ret.status = JobStatus.COMPLETED
+            except Exception as err:  # as Hydra's run_job: the sweep goes on, the error is re-raised at its end
+                ret.return_value, ret.status = err, JobStatus.FAILED
+            returns.append(ret)
         for ret in returns:
             _ = ret.return_value  # re-raises a job's exception, as Hydra's sweeper does
         return returns

@@ -1,0 +1,128 @@
+"""One job from the command line or a sweep: its place, its progress lines, its run, its outcome."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from annlab import outcomes, record
+from annlab.config import ConfigError, RunConfig, parse_config
+from annlab.record import resolve_uri
+
+# torch, mlflow and pandas are imported when a job runs, not when a rejected config is reported.
+if TYPE_CHECKING:
+    from annlab.train.job import JobMeta
+
+
+def fail(message: str) -> None:
+    print(f"annlab: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def reap_stale(uri: str, experiment_id: str, stale_after: float) -> None:
+    from annlab.train.reaper import reap
+
+    for name in reap(uri, experiment_id, stale_after):
+        print(f"annlab: ended run {name}, left RUNNING by a process that is gone (tag annlab.error says why)")
+
+
+@dataclass(frozen=True)
+class JobPlace:
+    """Where a job stands: in a sweep or alone, its number, the folder of its run or sweep, and
+    the config-group options it was composed from (Hydra's runtime.choices)."""
+
+    multirun: bool
+    number: int
+    total: str
+    folder: str
+    choices: dict[str, str]
+
+
+def choices_of(choices: Any) -> dict[str, str]:
+    """The config-group options of a job (a group a per-layer model switches off, null, has none)."""
+    return {str(k): str(v) for k, v in choices.items() if not str(k).startswith("hydra") and v is not None}
+
+
+def job_meta(place: JobPlace, data: dict[str, Any]) -> JobMeta:
+    from annlab.train.job import JobMeta
+
+    tags = {record.CHOICE + k: v for k, v in place.choices.items()}
+    tags[record.SWEEP] = place.folder
+    tags[record.JOB] = str(place.number)
+    yaml = to_yaml(data)
+    label = f"job {place.number}/{place.total}"
+    return JobMeta(tags=tags, label=label, resolved=data, config_yaml=yaml, show_model=not place.multirun)
+
+
+def to_yaml(data: dict[str, Any]) -> str:
+    """The job's config as YAML, keys in config order (libyaml's emitter where installed: the
+    pure-Python one took a few ms a job)."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _record(outcome: dict[str, str], place: JobPlace) -> None:
+    """Append one job's outcome to the sweep's results file; a cluster job adds its SLURM job id
+    and log (the launcher then knows it reported, and the summary points at the log)."""
+    if place.multirun:
+        outcomes.append(place.folder, {**outcome, **_cluster_job()})
+
+
+def _cluster_job() -> dict[str, str]:
+    """The SLURM job id and log of this job when a submitit launcher started it, else nothing."""
+    if not os.environ.get("SUBMITIT_EXECUTOR"):
+        return {}
+    import submitit
+
+    env = submitit.JobEnvironment()
+    return {"cluster_job": str(env.job_id), "log": str(env.paths.stdout)}
+
+
+def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
+    """Run one job from its config (plain data, resolved) and record its outcome; the sweep's
+    objective (the first validation score), None when there is none."""
+    try:
+        run_cfg: RunConfig = parse_config(data)
+    except ConfigError as err:
+        fail(str(err))
+    from annlab.train.job import Terminated, run_job, run_name
+    from annlab.train.tracking import ensure_experiment
+
+    meta = job_meta(place, data)
+    name = run_name(run_cfg)
+    print(f"annlab: {meta.label} running {name}", flush=True)
+    try:
+        if not place.multirun:  # a sweep has reaped before its first job
+            uri = resolve_uri(run_cfg.tracking.uri)
+            reap_stale(uri, ensure_experiment(uri, run_cfg.tracking.experiment), run_cfg.tracking.stale_after)
+        result = run_job(run_cfg, meta)
+    except ConfigError as err:
+        fail(str(err))
+    except (KeyboardInterrupt, Terminated) as err:  # run_job has ended the run KILLED; the sweep stops
+        why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
+        print(f"annlab: {meta.label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)
+        _record({"name": name, "status": "KILLED", "error": why}, place)
+        if os.environ.get("SUBMITIT_EXECUTOR"):  # one cluster job of many (scancel): the sweep goes on
+            return None
+        raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
+    except Exception as err:  # run_job has ended the run FAILED, with its traceback as an artifact
+        error = f"{type(err).__name__}: {err}"
+        print(f"annlab: {meta.label} {name}: FAILED ({error}); the run is recorded FAILED", flush=True)
+        _record({"name": name, "status": "FAILED", "error": error}, place)
+        if not place.multirun:
+            raise SystemExit(1) from None
+        return None
+    if result.status == "SKIPPED":
+        print(f"annlab: {meta.label} {name}: skipped, already FINISHED as run {result.run_id}", flush=True)
+    else:
+        print(f"annlab: {meta.label} {result.line()}", flush=True)
+    status = "DIVERGED" if result.diverged else result.status
+    seconds = {"train_s": result.train_seconds, "job_s": result.seconds, "mlflow_s": result.logging_seconds}
+    outcome = {"name": name, "status": status, "error": result.error, **{k: f"{v:.4f}" for k, v in seconds.items()}}
+    _record(outcome, place)
+    key = next((k for k in result.metrics if k.startswith("val/") and k != "val/loss"), None)
+    return result.metrics.get(key) if key else None
