@@ -116,9 +116,12 @@ def _epoch_metrics(model: MLP, loss_fn: Loss, data: Split, device: torch.device)
 
 
 def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.device) -> TrainResult:
-    """Train `model` on `data` as `cfg` says (see `_train`); the result says how long it took."""
+    """Train `model` on `data` as `cfg` says (see `_train`); the result says how long that took.
+    The optimiser is made before the clock starts: a process's first one imports torch._dynamo
+    (~2 s), which is not training."""
+    opt = _optimizer(model, cfg.optimizer)
     tic = time.perf_counter()
-    result = _train(model, data, cfg, sink, device)
+    result = _train(model, opt, data, cfg, sink, device)
     result.seconds = time.perf_counter() - tic
     return result
 
@@ -130,7 +133,9 @@ def _send(sink: Sink, probe: Probe, step: int, pending: PendingStats) -> None:
         sink.layer_distributions(pending.distributions)
 
 
-def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.device) -> TrainResult:
+def _train(
+    model: MLP, opt: torch.optim.Optimizer, data: Split, cfg: RunConfig, sink: Sink, device: torch.device
+) -> TrainResult:
     """Train `model` on `data` as `cfg` says, sending probe stats and epoch metrics to `sink`.
 
     Epoch 0 is the state before the first update. A non-finite training loss ends training
@@ -145,7 +150,6 @@ def _train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.de
     probe_idx = probe_indices(len(x_train), p.batch_size or t.batch_size, gen).to(device)
     probe = Probe(model, x_train[probe_idx], y_train[probe_idx], loss_fn)
     on_train_batch = p.batch == "train"
-    opt = _optimizer(model, cfg.optimizer)
     n, last = len(x_train), last_step(len(x_train), cfg)
     recorded = thinned(probe_steps(n, cfg), p.distributions)  # steps that record distributions
     result = TrainResult()
