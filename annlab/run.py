@@ -111,12 +111,16 @@ def check_sweep(
     anywhere stops the sweep before training), create each tracking store once (parallel jobs
     race on a fresh SQLite store) and end runs left RUNNING by a process that is gone, count
     the jobs for progress lines. Returns the jobs' configs (plain data, resolved)."""
+    from annlab.train import resume
     from annlab.train.tracking import ensure_experiment
 
     try:
         composed, stores = _check_jobs(jobs, compose)
+        experiments = []
         for uri, experiment, stale_after in sorted(stores):
-            reap_stale(uri, ensure_experiment(uri, experiment), stale_after)
+            experiments.append((uri, ensure_experiment(uri, experiment)))
+            reap_stale(*experiments[-1], stale_after)
+        resume.sweep_begins(experiments)
     except ConfigError as err:
         fail(str(err))
     except Exception as err:  # never fall through to training unchecked
@@ -165,6 +169,9 @@ class SweepCallback(Callback):
             check_sweep(config, sweep_jobs(config), lambda job: hydra.compose(name, overrides=job))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from annlab.train import resume
+
+        resume.sweep_ends()
         done = outcomes.read(str(config.hydra.sweep.dir))
         text, failed = sweep_summary(done, int(os.environ.get(TOTAL_ENV, len(done))))
         print(text, flush=True)

@@ -19,7 +19,8 @@ import annlab.train.job
 from annlab.config import RunConfig
 from annlab.run import sweep_summary
 from annlab.train.identity import config_hash
-from annlab.train.job import finished_run, run_job
+from annlab.train.job import run_job
+from annlab.train.resume import finished_run
 
 
 def statuses(uri: str, experiment: str = "annlab") -> list[tuple[str, str]]:
@@ -69,6 +70,17 @@ def test_resume_skips_finished_configs_and_reruns_on_request(config: Callable[..
     assert len(statuses(store)) == 3
     assert config_hash(config(*FAST)) == config_hash(config(*FAST, "resume=false", "threads=2"))
     assert config_hash(config(*FAST)) != config_hash(config(*FAST, "optimizer.lr=0.1"))
+
+
+def test_a_sweep_skips_what_it_or_an_earlier_sweep_finished(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """Into a new experiment a sweep looks its jobs up in what it has finished itself (a job
+    listed twice runs once); a sweep into an experiment with FINISHED runs asks the store."""
+    sweep = ["-m", "seed=0,1,0", "trainer.epochs=1", "dataset.n_samples=100"]
+    first = cli(sweep, tmp_path)
+    assert "3 jobs: 2 finished, 0 diverged, 0 failed, 0 killed, 1 skipped" in first.stdout, first.stderr[-2000:]
+    again = cli([*sweep[:1], "seed=1,2", *sweep[2:]], tmp_path)
+    assert "2 jobs: 1 finished, 0 diverged, 0 failed, 0 killed, 1 skipped" in again.stdout, again.stderr[-2000:]
+    assert [status for _, status in statuses(f"sqlite:///{tmp_path / 'mlflow.db'}")] == ["FINISHED"] * 3
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:

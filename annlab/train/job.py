@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from mlflow.tracking import MlflowClient
 
 from annlab import __version__, record
 from annlab.config import ConfigError, RunConfig
 from annlab.net.inits import bias_variance, weight_variance
 from annlab.net.model import MLP
 from annlab.record import resolve_uri
-from annlab.train import interrupt
+from annlab.train import interrupt, resume
 from annlab.train.data import Split, load_split
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
@@ -211,14 +210,6 @@ def run_tags(cfg: RunConfig, data: Split, digest: str) -> dict[str, str]:
     }
 
 
-def finished_run(uri: str, experiment_id: str, digest: str) -> str | None:
-    """The id of a FINISHED run of the same config in the experiment, if there is one."""
-    runs = MlflowClient(uri).search_runs(
-        [experiment_id], f"tags.`{record.CONFIG_HASH}` = '{digest}' and attributes.status = 'FINISHED'", max_results=1
-    )
-    return runs[0].info.run_id if runs else None
-
-
 def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared: tuple) -> TrainResult:
     data, model, device = prepared
     calibrate(cfg, data, model, device)
@@ -267,7 +258,7 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
     uri = resolve_uri(uri or cfg.tracking.uri)
     experiment_id = ensure_experiment(uri, cfg.tracking.experiment)
     name, digest = run_name(cfg), config_hash(cfg)
-    if cfg.resume and (existing := finished_run(uri, experiment_id, digest)):
+    if cfg.resume and (existing := resume.finished_run(uri, experiment_id, digest)):
         return JobResult(existing, name, "SKIPPED", False, {}, time.perf_counter() - tic, 0.0, "already FINISHED")
     tags = {**run_tags(cfg, prepared[0], digest), **owner_tags(), **meta.tags}
     steps = thinned(probe_steps(len(prepared[0].x_train), cfg), cfg.tracking.metric_points)
@@ -276,6 +267,7 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
         try:
             result = _train_and_record(cfg, meta, logger, prepared)
             logger.end("FINISHED")
+            resume.finished(uri, experiment_id, digest, logger.run_id)
         except (KeyboardInterrupt, Terminated) as err:
             logger.end("KILLED", err)
             raise

@@ -136,11 +136,9 @@ def _send(sink: Sink, probe: Probe, step: int, pending: PendingStats) -> None:
 def _train(
     model: MLP, opt: torch.optim.Optimizer, data: Split, cfg: RunConfig, sink: Sink, device: torch.device
 ) -> TrainResult:
-    """Train `model` on `data` as `cfg` says, sending probe stats and epoch metrics to `sink`.
-
-    Epoch 0 is the state before the first update. A non-finite training loss ends training
-    early with `diverged` set; it is a result, not an error.
-    """
+    """Train `model` with `opt` on `data` as `cfg` says, sending probe stats and epoch metrics to
+    `sink`. Epoch 0 is the state before the first update. A non-finite training loss ends
+    training early with `diverged` set; it is a result, not an error."""
     t, p = cfg.trainer, cfg.probe
     loss_fn = LOSSES[TASKS[model.task].loss]
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
