@@ -54,6 +54,7 @@ SHRUNKEN = {
 }
 SLOW = {
     "convergence_speed",
+    "dead_relu",  # ~17 s: its epochs are what kills the relu units
     "init_matching",
     "deep_relu_he2015",
     "saturation_glorot2010",
