@@ -38,10 +38,12 @@ COMMANDS = {
 }
 
 
-def _time(args: list[str], cwd: str) -> float:
+def _time(args: list[str], cwd: str, check: bool = False) -> float:
     env = {**os.environ, "ANNLAB_ROOT": str(ROOT)}
     tic = time.perf_counter()
-    subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, check=False)
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:  # a baseline that fails early would flatter every ratio
+        sys.exit(f"the bare Hydra app failed:\n{proc.stderr[-2000:]}")
     return time.perf_counter() - tic
 
 
@@ -50,10 +52,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cwd:
         bare = Path(cwd) / "bare_app.py"
         bare.write_text(BARE_APP)
-        bare_args = [str(bare), f"hydra.run.dir={cwd}/out", "~hydra.callbacks"]
+        bare_args = [str(bare), f"hydra.run.dir={cwd}/out", "~hydra.callbacks.annlab"]
         times: dict[str, list[float]] = {"bare Hydra app": [], **{k: [] for k in COMMANDS}}
         for _ in range(rounds):  # interleaved: a slow spell of the machine hits all alike
-            times["bare Hydra app"].append(_time(bare_args, cwd))
+            times["bare Hydra app"].append(_time(bare_args, cwd, check=True))
             for name, args in COMMANDS.items():
                 times[name].append(_time(args, cwd))
     base = statistics.median(times["bare Hydra app"])
