@@ -119,7 +119,7 @@ class Probe:
         self.layer_of = torch.repeat_interleave(torch.arange(len(columns)), columns)
         self.n_units = sum(widths)
         self.columns = columns
-        self._buffers: dict[int, tuple[Tensor, Tensor]] = {}
+        self._buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self.widths = torch.tensor(widths, dtype=torch.float32)
         # probe.batch=train: the gradients of every parameter come from the same autograd call,
         # for the optimiser; where each layer's weight is among them.
@@ -195,11 +195,14 @@ class Probe:
                 pending.distributions = self._distributions(distributions_at, keep, layer_grads, grad_scale**2)
             return pending
 
-    def _buffer(self, batch: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        """The packed value and gradient matrices for a batch of this size, kept between probes:
-        fresh ones cost more in page faults than all the arithmetic on them."""
+    def _buffer(self, batch: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """The packed value and gradient matrices for a batch of this size (and a float32 one the
+        gradients are packed in first: one float64 conversion of the whole matrix costs less than
+        a converting copy per layer), kept between probes: fresh ones cost more in page faults
+        than all the arithmetic on them."""
         if batch not in self._buffers:
             self._buffers[batch] = (
+                torch.empty(batch, 2 * self.n_units, device=device),
                 torch.empty(batch, 2 * self.n_units, device=device),
                 torch.empty(batch, 2 * self.n_units, dtype=torch.float64, device=device),
             )
@@ -207,13 +210,14 @@ class Probe:
 
     def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
         n, batch = self.n_layers, keep[0][1].shape[0]
-        values_buffer, grads_buffer = self._buffer(batch, keep[0][1].device)
+        values_buffer, grads_float32, grads_buffer = self._buffer(batch, keep[0][1].device)
         count = (self.columns * batch).float()
         # Every layer's z and a side by side, one column per unit: [batch, 2 * units]; their
         # gradients likewise, where the output layer's dL/da is dL/dz (the loss takes the logits).
         # Gradients are squared in float64: a deep sigmoid net's are ~1e-25 at layer 1, whose
         # float32 squares are 0.
-        packed_grads = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=grads_buffer)
+        packed = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=grads_float32)
+        packed_grads = grads_buffer.copy_(packed)
         grad_norms = _segment_sum(packed_grads.square_().sum(0), self.by_layer).sqrt().float()
         packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=values_buffer)
 
