@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from annlab.train.fresh_store import cache_folder, seed_sqlite_store
@@ -53,3 +54,12 @@ def test_only_a_new_sqlite_file_in_an_existing_folder_is_seeded(tmp_path: Path) 
     target = tmp_path / "new.db"
     assert seed_sqlite_store(f"sqlite:///{target}") and not seed_sqlite_store(f"sqlite:///{target}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.db", "new.db"]  # no partial file left
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_store_to_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    assert not seed_sqlite_store(f"sqlite:///{tmp_path / 'new.db'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]

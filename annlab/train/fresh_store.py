@@ -36,7 +36,7 @@ def seed_sqlite_store(uri: str) -> bool:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
-    except OSError:  # no hard links on this file system, a read-only cache, a race lost: MLflow migrates
+    except Exception:  # no hard links here, a read-only cache, a race lost...: MLflow makes the store itself
         return False
     return True
 
