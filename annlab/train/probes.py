@@ -216,9 +216,8 @@ class Probe:
         # gradients likewise, where the output layer's dL/da is dL/dz (the loss takes the logits).
         # Gradients are squared in float64: a deep sigmoid net's are ~1e-25 at layer 1, whose
         # float32 squares are 0.
-        packed = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=grads_float32)
-        packed_grads = grads_buffer.copy_(packed)
-        grad_norms = _segment_sum(packed_grads.square_().sum(0), self.by_layer).sqrt().float()
+        staged = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=grads_float32)
+        grad_norms = _segment_sum(grads_buffer.copy_(staged).square_().sum(0), self.by_layer).sqrt().float()
         packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=values_buffer)
 
         a = packed[:, self.n_units :]
