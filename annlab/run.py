@@ -98,6 +98,8 @@ def _check_jobs(
             stores.add((resolve_uri(cfg.tracking.uri), cfg.tracking.experiment, cfg.tracking.stale_after))
         except Exception as err:  # Hydra, OmegaConf (interpolations), pydantic, data and model errors alike
             reason = str(err) if isinstance(err, ConfigError | HydraException) else f"{type(err).__name__}: {err}"
+            if "HydraConfig was not set" in reason:  # OmegaConf's words for a ${hydra:...} it cannot resolve
+                reason = f"a sweep's job config cannot use Hydra's per-job values (${{hydra:...}}): {reason}"
             errors.append(f"job {' '.join(overrides) or '(no overrides)'}:\n{reason}")
     if errors:
         fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))

@@ -1,4 +1,4 @@
-"""Parallel sweeps: the joblib launcher loses no run and no metric against a sequential sweep."""
+"""A sweep's ways of running its jobs (annlab's in-process loop, Hydra's launcher, joblib) record the same runs."""
 
 from __future__ import annotations
 

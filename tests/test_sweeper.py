@@ -80,3 +80,11 @@ def test_a_sweep_composes_each_job_once(tmp_path: Path, cli: Callable[..., Resul
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "8 jobs: 8 finished" in proc.stdout
     assert sorted(calls) == [["activation=relu"], ["activation=tanh"]]
+
+
+def test_hydras_per_job_values_in_a_job_config_are_refused_before_any_job(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    proc = cli(["-m", "seed=0,1", "tracking.experiment=e${hydra:job.num}"], tmp_path)
+    assert proc.returncode == 2 and "2 of 2 jobs have a bad config; nothing was run" in proc.stderr
+    assert "a sweep's job config cannot use Hydra's per-job values (${hydra:...})" in proc.stderr

@@ -111,18 +111,19 @@ class Composer:
         return cfg, node
 
 
-def runs_here(config: DictConfig, nodes: Sequence[DictConfig], configs: Sequence[DictConfig]) -> bool:
+def runs_here(config: DictConfig, nodes: Sequence[DictConfig]) -> bool:
     """Whether annlab can run the jobs itself, without Hydra's per-job machinery (a Hydra config
     per job, its output folder, logging set up again, callbacks): with the in-process launcher,
-    when no job reads Hydra's per-job values (`${hydra:job.num}`), none changes its working folder
-    or sets environment variables (hydra.job.env_set: its config would resolve differently) and
-    no callback but annlab's own waits for each job. Otherwise Hydra's launcher runs them."""
+    when no job changes its working folder or sets environment variables (hydra.job.env_set: its
+    config would resolve differently) and no callback but annlab's own waits for each job.
+    Otherwise Hydra's launcher runs them. (Hydra's per-job values, `${hydra:job.num}`, cannot
+    be in a job's config: the pre-check, which resolves every config, refuses them.)"""
     if config.hydra.launcher.get("_target_") != IN_PROCESS:
         return False
     for node in {id(n): n for n in nodes}.values():
         if node.job.chdir or node.job.env_set or any(k != "annlab" for k in (node.callbacks or {})):
             return False
-    return not any("${hydra:" in str(OmegaConf.to_container(c, resolve=False)) for c in configs)
+    return True
 
 
 class AnnlabSweeper(Sweeper):
@@ -151,17 +152,15 @@ class AnnlabSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         composer = Composer(self.hydra_context, self.config, run.config_groups())
-        configs: list[DictConfig] = []
-        nodes: list[DictConfig] = []
+        nodes: list[DictConfig] = []  # each job's Hydra node, in order (the pre-check composes them all)
 
         def compose(job: list[str]) -> DictConfig:
             cfg, node = composer.compose(job)
-            configs.append(cfg)
             nodes.append(node)
             return cfg
 
         data = run.check_sweep(self.config, jobs, compose)  # exits before any training on a bad job
-        if not runs_here(self.config, nodes, configs):
+        if not runs_here(self.config, nodes):
             return [self.launcher.launch(jobs, initial_job_idx=0)]
         return [self._run_here(jobs, data, nodes)]
 
