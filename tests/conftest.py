@@ -96,8 +96,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Calla
     from annlab import run
 
     def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Result:
-        if not any(a.startswith("tracking.uri=") for a in args) and "MLFLOW_TRACKING_URI" not in (env or {}):
-            fresh_store(cwd)  # the store a sweep here would create, without the migrations
         backup = get_gh_backup()
         with monkeypatch.context() as m:
             m.chdir(cwd)
