@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Result, run_cli
 
+from annlab import record
+
 SWEEP = [
     "-m",
     "activation=relu,tanh",
@@ -77,7 +79,7 @@ def test_submitit_local_executor_runs_the_jobs(tmp_path: Path) -> None:
 
 def params_and_tags(db: Path) -> dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
     """Every param and tag of every run, by run name, less what differs between two launches."""
-    differ = ("annlab.sweep", "mlflow.source", "mlflow.user", "annlab.host", "annlab.pid", "annlab.heartbeat")
+    differ = (record.SWEEP, record.HOST, record.PID, record.HEARTBEAT, "mlflow.source", "mlflow.user")
     with sqlite3.connect(db) as con:
         params = con.execute("SELECT r.name, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid")
         tags = con.execute("SELECT r.name, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid")

@@ -26,6 +26,8 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def runs(cwd: Path, experiment: str = "annlab") -> list:
+    if not (cwd / "mlflow.db").exists():  # nothing written (opening it would make a store)
+        return []
     client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
     exp = client.get_experiment_by_name(experiment)
     return client.search_runs([exp.experiment_id]) if exp else []
