@@ -30,6 +30,12 @@ def _segment_sum(values: Tensor, offsets: Tensor) -> Tensor:
     return torch.segment_reduce(values, "sum", offsets=offsets)
 
 
+def norms(tensors: Sequence[Tensor]) -> Tensor:
+    """The Frobenius norm of each tensor, in one fused call, accumulated in float64: the
+    gradients of a deep sigmoid net are ~1e-25 at layer 1, whose float32 squares are 0."""
+    return torch.stack(torch._foreach_norm(tensors, 2, dtype=torch.float64)).float()
+
+
 class WeightLayout:
     """Per-layer reductions of a list of weight matrices [n_l, m_l] kept flattened and
     concatenated in one vector: a few ops for the whole network, however deep.
@@ -49,11 +55,14 @@ class WeightLayout:
             stop = start + sum(rows) * fan_in
             self.blocks.append((fan_in, slice(start, stop), _offsets(_lengths(rows))))
             start = stop
+        # Per layer: its rows (units) and pairs of rows, in float64 for unit_cosine.
+        self.units = self.rows.double()
+        pairs = self.units * (self.units - 1)
+        self.pairs, self.has_pairs = pairs.clamp_min(1), pairs > 0
 
-    def norms(self, flat: Tensor) -> Tensor:
-        """The Frobenius norm of each layer's part of `flat`, in one fused call (float64: the
-        weight gradients of a deep sigmoid net have float32 squares that underflow to 0)."""
-        return torch.stack(torch._foreach_norm(torch.split(flat.double(), self.sizes))).to(flat.dtype)
+    def split(self, flat: Tensor) -> tuple[Tensor, ...]:
+        """Each layer's part of `flat` (views)."""
+        return torch.split(flat, self.sizes)
 
     def unit_cosine(self, flat: Tensor) -> Tensor:
         """Mean pairwise cosine similarity of each layer's rows, from the flat weights.
@@ -64,26 +73,37 @@ class WeightLayout:
         layer with one unit has no pair and reads 1.0.
         """
         summed_sq, nonzero = [], []
+        # float64: rows that shrink towards zero (sigmoid nets from a zero init do) have
+        # float32 squares that underflow, which made a non-zero row look like a zero one.
+        flat64 = flat.double()
         for fan_in, elements, offsets in self.blocks:
-            # float64: rows that shrink towards zero (sigmoid nets from a zero init do) have
-            # float32 squares that underflow, which made a non-zero row look like a zero one.
-            rows = flat[elements].view(-1, fan_in).double()
+            rows = flat64[elements].view(-1, fan_in)
             norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
             unit = rows / norms.clamp_min(torch.finfo(rows.dtype).tiny)
             unit_sums = torch.segment_reduce(unit, "sum", offsets=offsets)
             summed_sq.append(torch.linalg.vector_norm(unit_sums, dim=1).square())
             nonzero.append(_segment_sum((norms.squeeze(1) > 0).double(), offsets))
         # The difference below cancels when rows are nearly orthogonal: float64 keeps it exact.
-        s, k, n = torch.cat(summed_sq), torch.cat(nonzero), self.rows.double()
-        zero, pairs = n - k, n * (n - 1)
-        cosine = (s - k + zero * (zero - 1)) / pairs.clamp_min(1)
-        return torch.where(pairs > 0, cosine, torch.ones_like(cosine)).to(flat.dtype)
+        s, k = torch.cat(summed_sq), torch.cat(nonzero)
+        zero = self.units - k
+        cosine = (s - k + zero * (zero - 1)) / self.pairs
+        return torch.where(self.has_pairs, cosine, 1.0).to(flat.dtype)
 
 
 def unit_cosine(matrices: Sequence[Tensor]) -> Tensor:
     """Mean pairwise cosine similarity of the rows of each matrix (see WeightLayout.unit_cosine)."""
     layout = WeightLayout([tuple(w.shape) for w in matrices])
     return layout.unit_cosine(torch.cat([w.reshape(-1) for w in matrices]))
+
+
+@dataclass
+class _BatchShape:
+    """What the stats of a batch of one size reuse: the packed value matrix, each packed layer's
+    number of values and that less one (at least 1), the degrees of freedom of its spread."""
+
+    packed: Tensor
+    count: Tensor
+    degrees: Tensor
 
 
 @dataclass
@@ -109,8 +129,10 @@ class Probe:
         self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
         layers = model.layers()
         self.n_layers = len(layers)
-        # The optimisers update these in place, so the list stays valid for the whole run.
+        # The optimisers update these in place, so the list (and the flat views, which share
+        # their storage) stays valid for the whole run.
         self.layer_weights = [layer.weight for layer in layers]
+        self._weight_views = [layer.weight.detach().view(-1) for layer in layers]
         widths = [layer.out_features for layer in layers]
         self.weights = WeightLayout([tuple(layer.weight.shape) for layer in layers])
         # The packed [batch, units of every z, then units of every a] matrix, per layer.
@@ -119,7 +141,8 @@ class Probe:
         self.layer_of = torch.repeat_interleave(torch.arange(len(columns)), columns)
         self.n_units = sum(widths)
         self.columns = columns
-        self._buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        self.layer_offsets = self.by_layer[: self.n_layers + 1]  # of the z part, or of the a part alone
+        self._batches: dict[int, _BatchShape] = {}
         self.widths = torch.tensor(widths, dtype=torch.float32)
         # probe.batch=train: the gradients of every parameter come from the same autograd call,
         # for the optimiser; where each layer's weight is among them.
@@ -140,8 +163,7 @@ class Probe:
                 self.saturation.append((SATURATED[name], slice(first, last), slice(start, stop), offsets))
 
     def _flat_weights(self) -> Tensor:
-        with torch.no_grad():
-            return torch.cat([w.view(-1) for w in self.layer_weights])
+        return torch.cat(self._weight_views)
 
     def forward_backward(self) -> tuple[list[tuple[Tensor, Tensor, Tensor]], tuple[Tensor, ...]]:
         """The probe batch's (input, z, a) per layer and the loss's gradients with respect to
@@ -195,30 +217,24 @@ class Probe:
                 pending.distributions = self._distributions(distributions_at, keep, layer_grads, grad_scale**2)
             return pending
 
-    def _buffer(self, batch: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        """The packed value and gradient matrices for a batch of this size (and a float32 one the
-        gradients are packed in first: one float64 conversion of the whole matrix costs less than
-        a converting copy per layer), kept between probes: fresh ones cost more in page faults
-        than all the arithmetic on them."""
-        if batch not in self._buffers:
-            self._buffers[batch] = (
-                torch.empty(batch, 2 * self.n_units, device=device),
-                torch.empty(batch, 2 * self.n_units, device=device),
-                torch.empty(batch, 2 * self.n_units, dtype=torch.float64, device=device),
-            )
-        return self._buffers[batch]
+    def _batch(self, batch: int, device: torch.device) -> _BatchShape:
+        """The packed matrix and counts for a batch of this size, kept between probes: a fresh
+        matrix costs more in page faults than all the arithmetic on it."""
+        if batch not in self._batches:
+            count = (self.columns * batch).float()
+            packed = torch.empty(batch, 2 * self.n_units, device=device)
+            self._batches[batch] = _BatchShape(packed, count, (count - 1).clamp_min(1))
+        return self._batches[batch]
 
     def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
         n, batch = self.n_layers, keep[0][1].shape[0]
-        values_buffer, grads_float32, grads_buffer = self._buffer(batch, keep[0][1].device)
-        count = (self.columns * batch).float()
-        # Every layer's z and a side by side, one column per unit: [batch, 2 * units]; their
-        # gradients likewise, where the output layer's dL/da is dL/dz (the loss takes the logits).
-        # Gradients are squared in float64: a deep sigmoid net's are ~1e-25 at layer 1, whose
-        # float32 squares are 0.
-        staged = torch.cat([*grads[:n], *grads[n : 2 * n - 1], grads[n - 1]], dim=1, out=grads_float32)
-        grad_norms = _segment_sum(grads_buffer.copy_(staged).square_().sum(0), self.by_layer).sqrt().float()
-        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=values_buffer)
+        shape = self._batch(batch, keep[0][1].device)
+        count = shape.count
+        # Gradient norms straight from each layer's gradient; the output layer's dL/da is dL/dz
+        # (the loss takes the logits).
+        grad_norms = norms([*grads[: 2 * n - 1], grads[n - 1]])
+        # Every layer's z and a side by side, one column per unit: [batch, 2 * units].
+        packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=shape.packed)
 
         a = packed[:, self.n_units :]
         saturated = torch.zeros(n)
@@ -232,13 +248,13 @@ class Probe:
         unit_sq = packed.sub_(unit_mean).square_().sum(0)
         means = _segment_sum(unit_sum, self.by_layer) / count
         spread = unit_mean - means.index_select(0, self.layer_of)
-        stds = (_segment_sum(unit_sq + batch * spread * spread, self.by_layer) / (count - 1).clamp_min(1)).sqrt()
+        stds = (_segment_sum(unit_sq + batch * spread * spread, self.by_layer) / shape.degrees).sqrt()
         # A dead unit's a is 0 on every example: its sum and its centred squares are both 0.
         is_dead = (unit_sum[self.n_units :] == 0) & (unit_sq[self.n_units :] == 0)
-        dead = _segment_sum(is_dead.float(), self.by_layer[: n + 1]) / self.widths
+        dead = _segment_sum(is_dead.float(), self.layer_offsets) / self.widths
 
         flat = self._flat_weights()
-        w_norm = self.weights.norms(flat)
+        w_norm = norms(self.layer_weights)
         values = torch.stack(
             [
                 means[:n],
@@ -247,7 +263,7 @@ class Probe:
                 stds[n:],
                 grad_norms[:n],
                 grad_norms[n:],
-                self.weights.norms(torch.cat([g.view(-1) for g in grads[2 * n - 1 :]])),
+                norms(grads[2 * n - 1 :]),
                 w_norm,
                 torch.zeros(n),  # update_ratio: see finish
                 saturated,
@@ -271,8 +287,8 @@ class Probe:
     def finish(self, pending: PendingStats) -> Tensor:
         """Fill in update_ratio = ||W_after - W_before|| / ||W_before|| and return the stats."""
         values = pending.values
-        step = self.weights.norms(self._flat_weights() - pending.weights_before)
+        step = norms(self.weights.split(self._flat_weights() - pending.weights_before))
         # An all-zero W has no relative scale: a zero step reads 0, any other step inf.
         w_norm = values[STATS.index("w_norm")]
-        values[_UPDATE_RATIO] = torch.where(step == 0, torch.zeros_like(step), step / w_norm)
+        values[_UPDATE_RATIO] = torch.where(step == 0, 0.0, step / w_norm)
         return values
