@@ -13,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from annlab.run import config_groups
-from hydra_plugins.annlab_launchers.sweeper import Composer, expand
+from hydra_plugins.annlab_launchers.sweeper import Composer, expand, runs_here
 
 SWEEPS = [
     ["+experiments=vanishing_gradients", "activation=sigmoid,relu", "model.depth=1,4", "seed=0,2"],
@@ -88,3 +88,23 @@ def test_hydras_per_job_values_in_a_job_config_are_refused_before_any_job(
     proc = cli(["-m", "seed=0,1", "tracking.experiment=e${hydra:job.num}"], tmp_path)
     assert proc.returncode == 2 and "2 of 2 jobs have a bad config; nothing was run" in proc.stderr
     assert "a sweep's job config cannot use Hydra's per-job values (${hydra:...})" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "here"),
+    [
+        ([], True),
+        (["hydra/launcher=joblib"], False),
+        (["hydra.job.chdir=true"], False),
+        (["+hydra.job.env_set.X=1"], False),
+        (["+hydra.callbacks.mine._target_=my.Callback"], False),
+        # annlab's key, someone else's callback: Hydra's launcher must call it
+        (["hydra.callbacks.annlab._target_=my.Callback"], False),
+    ],
+)
+def test_annlab_runs_the_jobs_itself_only_where_hydras_per_job_machinery_does_nothing(
+    overrides: list[str], here: bool, composed: Callable[..., dict]
+) -> None:
+    composer(composed)  # Hydra initialised on conf/
+    config = compose("config", overrides=overrides, return_hydra_config=True)
+    assert runs_here(config, [config.hydra]) is here

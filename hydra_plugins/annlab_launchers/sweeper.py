@@ -34,6 +34,8 @@ from annlab.outcomes import SWEEP_ENV
 log = logging.getLogger(__name__)
 
 IN_PROCESS = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+# annlab's own callback (conf/config.yaml): what it does per job, annlab's loop does itself.
+ANNLAB_CALLBACK = "annlab.run.SweepCallback"
 
 
 def expand(overrides: list[Override]) -> list[list[str]]:
@@ -115,13 +117,14 @@ def runs_here(config: DictConfig, nodes: Sequence[DictConfig]) -> bool:
     """Whether annlab can run the jobs itself, without Hydra's per-job machinery (a Hydra config
     per job, its output folder, logging set up again, callbacks): with the in-process launcher,
     when no job changes its working folder or sets environment variables (hydra.job.env_set: its
-    config would resolve differently) and no callback but annlab's own waits for each job.
+    config would resolve differently) and no callback but annlab's own (by its _target_) waits for each job.
     Otherwise Hydra's launcher runs them. (Hydra's per-job values, `${hydra:job.num}`, cannot
     be in a job's config: the pre-check, which resolves every config, refuses them.)"""
     if config.hydra.launcher.get("_target_") != IN_PROCESS:
         return False
     for node in {id(n): n for n in nodes}.values():
-        if node.job.chdir or node.job.env_set or any(k != "annlab" for k in (node.callbacks or {})):
+        callbacks = (node.callbacks or {}).values()
+        if node.job.chdir or node.job.env_set or any(c.get("_target_") != ANNLAB_CALLBACK for c in callbacks):
             return False
     return True
 
