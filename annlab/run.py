@@ -120,8 +120,9 @@ def check_sweep(
         composed, stores = _check_jobs(jobs, compose)
         experiments = []
         for uri, experiment, stale_after in sorted(stores):
-            experiments.append((uri, ensure_experiment(uri, experiment)))
-            reap_stale(*experiments[-1], stale_after)
+            experiment_id = ensure_experiment(uri, experiment)
+            reap_stale(uri, experiment_id, stale_after)
+            experiments.append((uri, experiment_id))
         resume.sweep_begins(experiments)
     except ConfigError as err:
         fail(str(err))

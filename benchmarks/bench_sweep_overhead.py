@@ -101,14 +101,13 @@ def floor(store: Path) -> float:
         return (time.perf_counter() - tic) / len(runs)
 
 
-def report(label: str, wall: float, training: float, jobs: int, mlflow_floor: float) -> float:
-    """Print the per-job overhead against the floor; return the overhead."""
+def report(label: str, wall: float, training: float, jobs: int, mlflow_floor: float) -> None:
+    """Print the per-job overhead against the floor."""
     per_job = (wall - training) / jobs
     print(
         f"  {label:<22} wall {wall:5.1f} s, in training loops {training:4.1f} s -> {per_job * 1000:4.0f} ms a job"
         f" outside training; MLflow's floor {mlflow_floor * 1000:3.0f} ms a run -> {per_job / mlflow_floor:.1f}x"
     )
-    return per_job
 
 
 def study(name: str) -> None:

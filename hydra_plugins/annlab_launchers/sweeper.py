@@ -117,9 +117,10 @@ def runs_here(config: DictConfig, nodes: Sequence[DictConfig]) -> bool:
     """Whether annlab can run the jobs itself, without Hydra's per-job machinery (a Hydra config
     per job, its output folder, logging set up again, callbacks): with the in-process launcher,
     when no job changes its working folder or sets environment variables (hydra.job.env_set: its
-    config would resolve differently) and no callback but annlab's own (by its _target_) waits for each job.
-    Otherwise Hydra's launcher runs them. (Hydra's per-job values, `${hydra:job.num}`, cannot
-    be in a job's config: the pre-check, which resolves every config, refuses them.)"""
+    config would resolve differently) and no callback but annlab's own (told by its _target_)
+    waits for each job. Otherwise Hydra's launcher runs them. (Hydra's per-job values,
+    `${hydra:job.num}`, cannot be in a job's config: the pre-check, which resolves every config,
+    refuses them.)"""
     if config.hydra.launcher.get("_target_") != IN_PROCESS:
         return False
     for node in {id(n): n for n in nodes}.values():
