@@ -61,3 +61,15 @@ def test_the_summary_continues_on_further_pages_and_drops_nothing() -> None:
     assert "- drawn: all" in text and "Failed (continued)" in text
     for page in pages:
         assert min(t.get_position()[1] for t in page.texts) >= figures.TEXT_BOTTOM - 0.03  # nothing off the page
+
+
+def test_a_facet_with_one_layer_ticks_whole_layers_and_the_legend_names_every_line() -> None:
+    """A zero init leaves one layer with a gradient on a log axis: its facet once read 1.92, 1.96."""
+    two = pd.concat([agg(2), agg(2).assign(panel="q", x=4, line="b")])
+    grid = figures.lines(two, x="x", hue="line", panel="panel", title="t", labels=("x", "y"), domain=figures.SHARE)
+    grid.figure.draw_without_rendering()
+    one = grid.axes_dict["q"]
+    assert one.get_xlim() == (3.0, 5.0)
+    assert [t for t in one.get_xticks() if 3 <= t <= 5] == [3.0, 4.0, 5.0]
+    (legend,) = grid.figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"] and legend.get_title().get_text() == "line"

@@ -169,7 +169,7 @@ def figure_problems(fig: object) -> list[str]:
     from matplotlib.figure import Figure
 
     assert isinstance(fig, Figure)
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # lays every artist out, as drawing would, without the pixels
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     problems = []
     for ax in fig.axes:

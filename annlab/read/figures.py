@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 PAGE = (11.0, 8.5)  # landscape letter, inches
@@ -27,6 +28,15 @@ COSINE = (-1.0, 1.0)
 ANY = (-math.inf, math.inf)
 
 Colours = dict[object, tuple[float, float, float]]
+
+
+class Grid(sns.FacetGrid):
+    """seaborn's FacetGrid, laid out once, by the page (`_page`): FacetGrid lays the figure out
+    as it is made and after every map, each a full pass over every tick label, and the page is
+    resized and laid out again afterwards anyway."""
+
+    def tight_layout(self, *args: object, **kwargs: object) -> Grid:
+        return self
 
 
 def palette(names: Sequence[object], name: str = "colorblind") -> Colours:
@@ -74,17 +84,18 @@ def lines(
     colours: Colours | None = None,
     legend: str | None = None,
     note: bool = True,
-) -> sns.FacetGrid:
+) -> Grid:
     """A facet per value of `panel` (wrapped; no empty facet), a mean line with its interval band
     per value of `hue`. Returns the grid, so that a page can add to its axes."""
     order = list(dict.fromkeys(agg[panel]))
-    grid = sns.FacetGrid(
+    colours = colours or palette(agg[hue])
+    grid = Grid(
         agg,
         col=panel,
         col_order=order,
         col_wrap=facet_columns(len(order)),
         hue=hue,
-        palette=colours or palette(agg[hue]),
+        palette=colours,
         sharex=False,
         sharey=True,
         despine=False,
@@ -96,14 +107,25 @@ def lines(
         if len(positive) and positive.max() / positive.min() > 1e6:
             for ax in grid.axes.flat:  # minor ticks over many decades: unreadable, and seconds to lay out
                 ax.yaxis.set_minor_locator(NullLocator())
+    whole = bool((agg[x] % 1 == 0).all())  # layers, depths, epochs
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
         ax.tick_params(labelsize=7)
+        lo, hi = ax.get_xlim()
+        if whole and hi - lo < 1:  # one x in this facet: ticks at 1.96, 2.00, 2.04 would read as layers
+            ax.set_xlim(round((lo + hi) / 2) - 1, round((lo + hi) / 2) + 1)
     grid.set_titles(col_template="{col_name}", size=8)
     grid.set_axis_labels("", "")
-    grid.add_legend(title=legend or hue)
+    _hue_legend(grid.figure, grid.hue_names, colours, legend or hue)
     _page(grid.figure, f"{title}\n({runs_note(agg)})" if note else title, labels, legend=True)
     return grid
+
+
+def _hue_legend(fig: Figure, names: Sequence[object], colours: Colours, title: str) -> None:
+    """A legend of the hue's lines beside the panels (`_page` places it). Not seaborn's
+    add_legend: that draws the whole figure twice to widen it, and the page is resized anyway."""
+    handles = [Line2D([], [], color=colours[name], marker="o", markersize=3) for name in names]
+    fig.legend(handles, [str(name) for name in names], title=title, frameon=False, loc="center right")
 
 
 def facet_columns(panels: int) -> int:
@@ -123,7 +145,7 @@ def _page(fig: Figure, title: str, labels: tuple[str, str], legend: bool) -> Non
         found.set_loc("center right")
 
 
-def annotate(grid: sns.FacetGrid, draw: Callable[[str, plt.Axes], None]) -> None:
+def annotate(grid: Grid, draw: Callable[[str, plt.Axes], None]) -> None:
     """Call `draw(panel, ax)` on every facet of `grid` (theory lines, thresholds, notes)."""
     for name, ax in grid.axes_dict.items():
         draw(str(name), ax)
@@ -150,9 +172,7 @@ def heatmaps(
         plt.gca().set(xlabel="", ylabel="")  # the page labels both axes once
 
     order = list(dict.fromkeys(agg[panel]))
-    grid = sns.FacetGrid(
-        agg, col=panel, col_order=order, col_wrap=facet_columns(len(order)), sharex=False, sharey=False
-    )
+    grid = Grid(agg, col=panel, col_order=order, col_wrap=facet_columns(len(order)), sharex=False, sharey=False)
     grid.map_dataframe(draw)
     grid.set_titles(col_template="{col_name}", size=9)
     for ax in grid.axes.flat:

@@ -53,7 +53,7 @@ def gain_map_page(theory: pd.DataFrame, measured: pd.DataFrame) -> Figure:
     for ax in grid.axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    if grid.legend is not None:
-        grid.legend.remove()
+    for found in list(grid.figure.legends):  # the hue's legend: this page's names its marks too
+        found.remove()
     grid.figure.legend(handles.values(), handles.keys(), loc="center right", frameon=False, fontsize=8)
     return grid.figure
