@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +16,7 @@ from annlab import record
 from annlab.bins import edges, magnitude_edges, scheme
 from annlab.config import RunConfig
 from annlab.read.store import _artifact
-from annlab.train.distributions import COLUMNS, Distributions
+from annlab.train.distributions import COLUMNS, QUANTILE_COLUMNS, QUANTILES, Distributions
 from annlab.train.identity import config_hash
 from annlab.train.job import run_job
 from annlab.train.loop import probe_steps
@@ -39,6 +40,19 @@ def test_counts_with_under_and_overflow_sum_to_the_values() -> None:
     assert counts[1] == 1  # 0.0: the first bin
     assert counts[21] == 2  # 0.5 and 0.51 in [0.5, 0.525)
     assert counts[40] == 1  # 1.0, the top edge, in the last bin
+
+
+def test_quantiles_of_a_diverged_layer_read_as_torch_quantile_and_warn_nothing() -> None:
+    values = torch.tensor([float("-inf"), -1.0, float("inf"), float("inf"), float("inf")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value in subtract" was printed in every test run
+        (row,) = [
+            r for r in Distributions(["relu"]).rows(0, [(None, values, values)], [values], [values]) if r[2] == "z"
+        ]
+    got = dict(zip(COLUMNS, row, strict=True))
+    quantiles = [got[c] for c in QUANTILE_COLUMNS]
+    expected = torch.quantile(values, torch.tensor(QUANTILES))
+    np.testing.assert_array_equal(quantiles, expected.numpy())  # NaN where torch's is, the same values elsewhere
 
 
 def test_every_recorded_row_counts_every_probe_value(config: Callable[..., RunConfig]) -> None:

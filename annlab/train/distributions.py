@@ -69,7 +69,9 @@ class Distributions:
         rank = self._quantiles * (s.size - 1)
         below = np.floor(rank).astype(np.int64)
         above = np.ceil(rank).astype(np.int64)
-        q = (s[below] + (s[above] - s[below]) * (rank - below)).tolist()
+        # A quantile between two infinite values (a diverged run) reads NaN, as torch.quantile's does.
+        with np.errstate(invalid="ignore"):
+            q = (s[below] + (s[above] - s[below]) * (rank - below)).tolist()
         middle = (s.size - 1) // 2  # the lower median, as torch.median gives
         abs_median = float(np.partition(np.abs(s), middle)[middle])
         return (name, n, n_nan, counts, *q, abs_median)
