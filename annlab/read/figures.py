@@ -107,7 +107,7 @@ def lines(
         if len(positive) and positive.max() / positive.min() > 1e6:
             for ax in grid.axes.flat:  # minor ticks over many decades: unreadable, and seconds to lay out
                 ax.yaxis.set_minor_locator(NullLocator())
-    whole = bool((agg[x] % 1 == 0).all())  # layers, depths, epochs
+    whole = pd.api.types.is_numeric_dtype(agg[x]) and bool((agg[x] % 1 == 0).all())  # layers, depths, epochs
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
         ax.tick_params(labelsize=7)
