@@ -73,3 +73,5 @@ def test_a_facet_with_one_layer_ticks_whole_layers_and_the_legend_names_every_li
     assert [t for t in one.get_xticks() if 3 <= t <= 5] == [3.0, 4.0, 5.0]
     (legend,) = grid.figure.legends
     assert [t.get_text() for t in legend.get_texts()] == ["a", "b"] and legend.get_title().get_text() == "line"
+    anchor = legend.get_bbox_to_anchor().transformed(grid.figure.transFigure.inverted())
+    assert (round(anchor.x0, 3), round(anchor.y0, 3)) == (0.995, 0.5)  # at the page's right edge, beside the panels

@@ -113,7 +113,8 @@ def lines(
         ax.tick_params(labelsize=7)
         lo, hi = ax.get_xlim()
         if whole and hi - lo < 1:  # one x in this facet: ticks at 1.96, 2.00, 2.04 would read as layers
-            ax.set_xlim(round((lo + hi) / 2) - 1, round((lo + hi) / 2) + 1)
+            centre = round((lo + hi) / 2)
+            ax.set_xlim(centre - 1, centre + 1)
     grid.set_titles(col_template="{col_name}", size=8)
     grid.set_axis_labels("", "")
     _hue_legend(grid.figure, grid.hue_names, colours, legend or hue)
@@ -122,10 +123,12 @@ def lines(
 
 
 def _hue_legend(fig: Figure, names: Sequence[object], colours: Colours, title: str) -> None:
-    """A legend of the hue's lines beside the panels (`_page` places it). Not seaborn's
-    add_legend: that draws the whole figure twice to widen it, and the page is resized anyway."""
+    """A legend of the hue's lines at the page's right edge, beside the panels (`_page` leaves
+    them room). Not seaborn's add_legend: that draws the whole figure twice to widen it, and the
+    page is resized anyway."""
     handles = [Line2D([], [], color=colours[name], marker="o", markersize=3) for name in names]
-    fig.legend(handles, [str(name) for name in names], title=title, frameon=False, loc="center right")
+    labels = [str(name) for name in names]
+    fig.legend(handles, labels, title=title, frameon=False, loc="center right", bbox_to_anchor=(0.995, 0.5))
 
 
 def facet_columns(panels: int) -> int:
@@ -140,9 +143,6 @@ def _page(fig: Figure, title: str, labels: tuple[str, str], legend: bool) -> Non
     fig.supxlabel(labels[0], fontsize=10)
     fig.supylabel(labels[1], fontsize=10)
     fig.tight_layout(rect=(0.02, 0.02, 0.85 if legend else 0.99, 0.92))
-    for found in fig.legends:  # keep the legend beside the panels, not over them
-        found.set_bbox_to_anchor((0.995, 0.5), transform=fig.transFigure)
-        found.set_loc("center right")
 
 
 def annotate(grid: Grid, draw: Callable[[str, plt.Axes], None]) -> None:
