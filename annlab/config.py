@@ -196,6 +196,9 @@ class RunConfig(_Strict):
     threads: int = Field(ge=1)
     # Skip a job whose identical config already has a FINISHED run in the experiment.
     resume: bool
+    # How a job shows its progress (annlab.progress): auto (a bar on a terminal, plain lines
+    # elsewhere), bar, lines, off. Not part of what ran: out of the resume identity.
+    progress: Literal["auto", "bar", "lines", "off"] = "auto"
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from annlab import outcomes, record
 from annlab.config import ConfigError, RunConfig, parse_config
+from annlab.progress import sweep_eta
 from annlab.record import resolve_uri
 
 # torch, mlflow and pandas are imported when a job runs, not when a rejected config is reported.
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
     from annlab.train.job import JobMeta
 
 
-def fail(message: str) -> None:
+def fail(message: str, status: int = 2) -> None:
     print(f"annlab: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    raise SystemExit(status)
 
 
 def reap_stale(uri: str, experiment_id: str, stale_after: float) -> None:
@@ -82,6 +83,14 @@ def _cluster_job() -> dict[str, str]:
     return {"cluster_job": str(env.job_id), "log": str(env.paths.stdout)}
 
 
+def _eta(place: JobPlace) -> str:
+    """How far the sweep is (jobs done of all, the time left), read from its results file, which
+    every job of it appends to, in this process or another."""
+    if not place.multirun or not place.total.isdigit():
+        return ""
+    return sweep_eta(outcomes.count(place.folder), int(place.total))
+
+
 def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
     """Run one job from its config (plain data, resolved) and record its outcome; the sweep's
     objective (the first validation score), None when there is none."""
@@ -89,7 +98,8 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
         run_cfg: RunConfig = parse_config(data)
     except ConfigError as err:
         fail(str(err))
-    from annlab.train.job import Terminated, run_job, run_name
+    from annlab.naming import run_name
+    from annlab.train.job import Terminated, run_job
     from annlab.train.tracking import ensure_experiment
 
     meta = job_meta(place, data)
@@ -116,13 +126,14 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
         if not place.multirun:
             raise SystemExit(1) from None
         return None
-    if result.status == "SKIPPED":
-        print(f"annlab: {meta.label} {name}: skipped, already FINISHED as run {result.run_id}", flush=True)
-    else:
-        print(f"annlab: {meta.label} {result.line()}", flush=True)
     status = "DIVERGED" if result.diverged else result.status
     seconds = {"train_s": result.train_seconds, "job_s": result.seconds, "mlflow_s": result.logging_seconds}
     outcome = {"name": name, "status": status, "error": result.error, **{k: f"{v:.4f}" for k, v in seconds.items()}}
     _record(outcome, place)
+    eta = _eta(place)
+    if result.status == "SKIPPED":
+        print(f"annlab: {meta.label} {name}: skipped, already FINISHED as run {result.run_id}{eta}", flush=True)
+    else:
+        print(f"annlab: {meta.label} {result.line()}{eta}", flush=True)
     key = next((k for k in result.metrics if k.startswith("val/") and k != "val/loss"), None)
     return result.metrics.get(key) if key else None

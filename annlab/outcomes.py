@@ -12,6 +12,7 @@ from pathlib import Path
 TOTAL_ENV = "ANNLAB_SWEEP_TOTAL"
 SWEEP_ENV = "ANNLAB_SWEEP"
 SWEEP_ID_ENV = "ANNLAB_SWEEP_ID"
+SWEEP_START_ENV = "ANNLAB_SWEEP_START"  # when its jobs began (time.time()), for the time-left estimate
 
 # The order of the summary line; KILLED, FAILED and jobs that never reported make the sweep fail.
 ORDER = ("FINISHED", "DIVERGED", "FAILED", "KILLED", "SKIPPED")
@@ -28,6 +29,13 @@ def append(sweep_dir: str, outcome: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(outcome) + "\n")
+
+
+def count(sweep_dir: str) -> int:
+    """How many jobs have reported so far (lines of the results file, not parsed)."""
+    path = results_file(sweep_dir)
+    with path.open("rb") if path.exists() else open(os.devnull, "rb") as f:
+        return sum(1 for _ in f)
 
 
 def read(sweep_dir: str) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -21,16 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 from annlab import outcomes
 from annlab.config import ConfigError, RunConfig, parse_config
 from annlab.jobs import JobPlace, choices_of, fail, reap_stale, run_one
-from annlab.outcomes import SWEEP_ENV, SWEEP_ID_ENV, TOTAL_ENV, sweep_summary
+from annlab.outcomes import SWEEP_ENV, SWEEP_ID_ENV, SWEEP_START_ENV, TOTAL_ENV, sweep_summary
+from annlab.paths import ROOT
 from annlab.record import resolve_uri
 
 # torch, mlflow, pandas and scikit-learn are imported where a job needs them, not here: `--help`
 # and a rejected config never pay for them (tests/test_startup.py).
 
-# Where conf/ and experiments/ are: inside the package when it was installed from a wheel,
-# else at the top of the source checkout (an editable install).
-_PACKAGE = Path(__file__).resolve().parent
-ROOT = _PACKAGE if (_PACKAGE / "conf" / "config.yaml").is_file() else _PACKAGE.parent
 # conf/config.yaml puts ROOT on Hydra's search path, so that the studies in experiments/
 # compose as the config group `experiments` from any working directory.
 os.environ.setdefault("ANNLAB_ROOT", str(ROOT))
@@ -66,19 +64,24 @@ def _writable(key: str, folder: str) -> None:
         fail(f"{key}={folder}: cannot write the output folder: {err.strerror or err}")
 
 
+def expand(lines: list[str], loader: Any = None) -> list[list[str]]:
+    """Every job's override list, as Hydra's own basic sweeper expands `lines` (the product of the
+    sweeps, a later override of a key replacing an earlier one: command line over study params);
+    Hydra's own error for what it cannot sweep (`interval(...)`). `loader` (Hydra's config loader)
+    lets `glob(...)` see a group's options."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(lines), None)[0]
+
+
 def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """The override list of every job of the sweep `config` describes, as Hydra's basic
-    sweeper expands it (hydra.sweeper.params first, then the command line)."""
-    from hydra_plugins.annlab_launchers.sweeper import expand
+    """The override list of every job of the sweep `config` describes (hydra.sweeper.params
+    first, then the command line), for a sweeper other than annlab's own."""
+    from hydra.core.global_hydra import GlobalHydra
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    return expand(OverridesParser.create().parse_overrides(arguments))
-
-
-def config_groups() -> set[str]:
-    """The config groups a job override can choose an option of: conf/'s folders and experiments."""
-    return {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()} | {"experiments"}
+    return expand(arguments, GlobalHydra.instance().config_loader())
 
 
 def _check_jobs(
@@ -89,7 +92,7 @@ def _check_jobs(
     pre-check never fails open."""
     from annlab.train.job import check
 
-    errors, stores, composed = [], set(), []
+    errors, stores, composed, hydras = [], set(), [], 0
     for overrides in jobs:
         try:
             composed.append(_plain(compose(overrides)))
@@ -101,8 +104,11 @@ def _check_jobs(
             if "HydraConfig was not set" in reason:  # OmegaConf's words for a ${hydra:...} it cannot resolve
                 reason = f"a sweep's job config cannot use Hydra's per-job values (${{hydra:...}}): {reason}"
             errors.append(f"job {' '.join(overrides) or '(no overrides)'}:\n{reason}")
+            hydras += isinstance(err, HydraException)
     if errors:
-        fail(f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors))
+        # Hydra's own errors (composition) exit 1, as they do for a single job; annlab's exit 2.
+        why = f"{len(errors)} of {len(jobs)} jobs have a bad config; nothing was run.\n" + "\n".join(errors)
+        fail(why, status=1 if hydras else 2)
     return composed, stores
 
 
@@ -133,6 +139,7 @@ def check_sweep(
     # Two sweeps started in the same second share Hydra's sweep folder: each keeps its own
     # results file there, so that its summary counts only its own jobs.
     os.environ[SWEEP_ID_ENV] = uuid.uuid4().hex[:12]
+    os.environ[SWEEP_START_ENV] = str(time.time())
     print(f"annlab: sweep of {len(jobs)} jobs into {', '.join(sorted({s[0] for s in stores}))}", flush=True)
     return composed
 

@@ -100,7 +100,8 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Calla
         with monkeypatch.context() as m:
             m.chdir(cwd)
             m.delenv("MLFLOW_TRACKING_URI", raising=False)
-            for key in (run.TOTAL_ENV, run.SWEEP_ENV):  # set by a sweep: restored (removed) after it
+            # set by a sweep: restored (removed) after it
+            for key in (run.TOTAL_ENV, run.SWEEP_ENV, run.SWEEP_START_ENV):
                 m.setenv(key, "")
                 m.delenv(key)
             for key, value in (env or {}).items():

@@ -81,3 +81,12 @@ def test_no_module_over_300_lines_and_no_function_over_50() -> None:
                 if length > MAX_FUNCTION_LINES and "long because" not in reason:
                     long_functions.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
     assert not long_functions, "functions over 50 lines without a stated reason:\n" + "\n".join(long_functions)
+
+
+def test_the_entry_point_and_annlabs_sweeper_import_one_way() -> None:
+    """annlab's sweeper uses the entry point's expansion and pre-check; the entry point imports
+    nothing of the sweeper (it registers it by the name the config gives)."""
+    sweeper = ROOT / "hydra_plugins" / "annlab_launchers" / "sweeper.py"
+    assert not [n for n in imported(PACKAGE / "run.py") if n.startswith("hydra_plugins")]
+    assert not [n for n in imported(PACKAGE / "jobs.py") if n.startswith("hydra_plugins")]
+    assert "annlab.run" in imported(sweeper)

@@ -9,55 +9,45 @@ import pytest
 from conftest import Result
 from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
 
-from annlab.run import config_groups
-from hydra_plugins.annlab_launchers.sweeper import Composer, expand, runs_here
-
-SWEEPS = [
-    ["+experiments=vanishing_gradients", "activation=sigmoid,relu", "model.depth=1,4", "seed=0,2"],
-    ["+experiments=criticality", "init=critical,calibrated", "model.depth=10", "optimizer.lr=1e-3"],
-    ["model=per_layer", "seed=0,1", "trainer.epochs=2"],
-    ["dataset=iris,diabetes", "++dataset.params.foo=1", "~dataset.params", "+extra.key=3", "hydra.job.chdir=false"],
-    ["init=xavier", "init.params.gain=2.5,0.5", "tracking.experiment=a,'b c'", "optimizer=adam"],
-]
+from annlab.run import expand
+from hydra_plugins.annlab_launchers.sweeper import Composer, runs_here
 
 
-class Context:
-    """What Composer needs of Hydra's context: its config loader."""
-
-    def __init__(self, loader: object) -> None:
-        self.config_loader = loader
-
-
-def composer(composed: Callable[..., dict]) -> tuple[Composer, object, object]:
+def composer(composed: Callable[..., dict]) -> Composer:
     """A Composer on the Hydra the session's `composed` fixture initialised on conf/."""
     loader = GlobalHydra.instance().hydra.config_loader  # type: ignore[union-attr]
-    master = compose("config", return_hydra_config=True)
-    return Composer(Context(loader), master, config_groups()), loader, master  # type: ignore[arg-type]
+    return Composer(loader, compose("config", return_hydra_config=True))
 
 
-@pytest.mark.parametrize("sweep", SWEEPS, ids=[s[0] for s in SWEEPS])
-def test_each_job_composes_as_hydra_composes_it(sweep: list[str], composed: Callable[..., dict]) -> None:
-    ours, loader, master = composer(composed)
-    jobs = expand(OverridesParser.create().parse_overrides(sweep))
-    assert len(jobs) >= 2
+def test_plain_value_overrides_share_one_composition_per_set_of_group_choices(composed: Callable[..., dict]) -> None:
+    """`model.depth=5`, `seed=0,1,2`, `+a=1`, `~key`, a `???` key set, a dict value on a group's
+    key: never composed again; group choices and Hydra's own keys are."""
+    ours = composer(composed)
+    sweep = [
+        "+experiments=vanishing_gradients", "activation=sigmoid,relu", "model.depth=1,4", "seed=0,2",
+        "++dataset.params.foo=1", "~threads", "+extra.key=3", "hydra.job.chdir=false",
+    ]  # fmt: skip
+    jobs = expand(sweep)
     for job in jobs:
-        mine, node = ours.compose(job)
-        hydras = OmegaConf.to_container(loader.load_sweep_config(master, job))  # type: ignore[attr-defined]
-        hydra_node = hydras.pop("hydra")
-        assert OmegaConf.to_container(mine) == hydras, job
-        assert OmegaConf.to_container(node.runtime.choices) == hydra_node["runtime"]["choices"], job
-        assert OmegaConf.to_container(node.job.env_set) == hydra_node["job"]["env_set"], job
-    # one Hydra composition per distinct set of group choices, not one per job
-    shaping_keys = config_groups() | {"hydra.job.chdir"}
-    shaping = {tuple(o for o in job if o.split("=")[0].lstrip("+~") in shaping_keys) for job in jobs}
-    assert len(ours.bases) == len(shaping)
+        ours.compose(job)
+    for job in (["model=per_layer", "model.layers=[{width: 2, activation: {name: tanh}, init: {name: xavier}}]"],
+                ["model=per_layer", "model.layers=[]", "seed=4"], ["activation={name: gelu}"], ["seed=9"]):  # fmt: skip
+        ours.compose(job)
+    assert sorted(ours.bases) == sorted(
+        [
+            ("+experiments=vanishing_gradients", "activation=sigmoid", "hydra.job.chdir=False"),
+            ("+experiments=vanishing_gradients", "activation=relu", "hydra.job.chdir=False"),
+            ("model=per_layer",),
+            (),
+        ]
+    )
+    layers = ours.compose(["model=per_layer", "model.layers=[]", "seed=4"])[0].model.layers
+    assert list(layers) == []
 
 
 def test_a_bad_value_override_is_refused_as_hydra_refuses_it(composed: Callable[..., dict]) -> None:
-    ours, _, _ = composer(composed)
+    ours = composer(composed)
     with pytest.raises(Exception, match=r"Could not override 'model\.widht'"):
         ours.compose(["model.widht=8"])
     with pytest.raises(Exception, match=r"Could not append to config\. An item is already at 'seed'"):
@@ -108,3 +98,33 @@ def test_annlab_runs_the_jobs_itself_only_where_hydras_per_job_machinery_does_no
     composer(composed)  # Hydra initialised on conf/
     config = compose("config", overrides=overrides, return_hydra_config=True)
     assert runs_here(config, [config.hydra]) is here
+
+
+def test_a_per_layer_sweep_runs_through_the_default_sweeper(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """The issue's command line: an override of the per-layer model's mandatory `???` layers, swept
+    over seeds, trains every job (it was taken for a key that does not exist)."""
+    layers = "model.layers=[{width: 8, activation: {name: tanh}, init: {name: xavier}}]"
+    proc = cli(["-m", "model=per_layer", layers, "model.name=mine", "seed=0,1", "trainer.epochs=1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 jobs: 2 finished" in proc.stdout
+    assert "mine-moons-s0" in proc.stdout and "mine-moons-s1" in proc.stdout
+    assert " · 1/2 done, ~" in proc.stdout and " · 2/2 done, ~00:00 left" in proc.stdout  # the sweep's progress
+
+
+def test_what_hydras_sweeper_cannot_sweep_is_refused_with_hydras_reason(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    proc = cli(["-m", "optimizer.lr=interval(0.01,0.1)"], tmp_path)
+    assert proc.returncode == 1
+    assert "BasicSweeper does not support sweep type : INTERVAL_SWEEP; nothing was run" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_hydra_composition_error_in_a_sweep_exits_as_hydras_own_errors_do(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    proc = cli(["-m", "dataset=moons,iris", "dataset.params.noise=0.3"], tmp_path)  # iris has no noise
+    assert proc.returncode == 1 and "1 of 2 jobs have a bad config; nothing was run" in proc.stderr
+    assert "Could not override 'dataset.params.noise'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()

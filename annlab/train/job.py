@@ -19,8 +19,10 @@ import yaml
 
 from annlab import __version__, record
 from annlab.config import ConfigError, RunConfig
+from annlab.naming import run_name
 from annlab.net.inits import bias_variance, weight_variance
 from annlab.net.model import MLP
+from annlab.progress import JobProgress, Watched
 from annlab.record import resolve_uri
 from annlab.train import interrupt, resume
 from annlab.train.data import Split, load_split
@@ -86,13 +88,6 @@ def code_version() -> str:
         return out.stdout.strip() or __version__
     except (OSError, subprocess.SubprocessError):
         return __version__
-
-
-def run_name(cfg: RunConfig) -> str:
-    """`{activation}-{init}-d{depth}-{dataset}-s{seed}`, or the model's name for a per-layer model."""
-    if cfg.per_layer or cfg.activation is None or cfg.init is None:
-        return f"{cfg.model.name}-{cfg.dataset.name}-s{cfg.seed}"
-    return f"{cfg.activation.name}-{cfg.init.name}-d{cfg.depth}-{cfg.dataset.name}-s{cfg.seed}"
 
 
 def pick_device(name: str) -> torch.device:
@@ -220,7 +215,8 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
             print(named_parameters_text(model), flush=True)
     network = network_table(cfg, model, data)
     logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
-    result = train(model, data, cfg, logger, device)
+    with JobProgress(f"{meta.label} {run_name(cfg)}".strip(), cfg.trainer.epochs, cfg.progress) as progress:
+        result = train(model, data, cfg, Watched(logger, progress), device)
     interrupt.check()  # a SIGTERM during the last step still ends the run KILLED
     # train_seconds: wall time inside the training loop (probes and epoch metrics included), what
     # a cost comparison between runs of one sweep reads.

@@ -1,10 +1,15 @@
 """hydra/sweeper=annlab (annlab's default): every job's config composed once, checked, then run.
 
 Hydra's basic sweeper composes every job to validate it, annlab's pre-check composed it again
-and the basic launcher a third time; at ~0.15 s a composition that was most of a small job's
-cost. Here each distinct combination of config-group choices is composed once by Hydra and each
-job's value overrides (`model.depth=5`, `seed=1`) are applied to a copy of it, as Hydra applies
-them after composing (tests/test_sweeper.py checks the result equals Hydra's own, job by job).
+and the basic launcher a third time; at ~0.1 s a composition that was most of a small job's
+cost. Here the sweep is expanded by Hydra's own basic sweeper code, and each job's overrides are
+split as Hydra's defaults list splits them: what shapes the composition (config-group choices,
+anything of Hydra's own config, an override with a package) is composed by Hydra, once per
+distinct set; the rest are config overrides (`model.depth=5`, `+a.b=1`, `~key`), which Hydra
+applies to the composed config afterwards, and which are applied here by that same Hydra code
+(`ConfigLoaderImpl._apply_overrides_to_config`) to a copy of the composition. Whatever the
+split cannot prove a plain config override is left to Hydra's composition of that job.
+tests/test_sweeper_differential.py compares the result with Hydra's own composition, job by job.
 With the default launcher the jobs then run in this process from those checked configs, straight
 into annlab's job function (see `runs_here` for when Hydra's own per-job machinery is kept); any
 other launcher (joblib, slurm) gets the override lists, and its workers compose again.
@@ -13,18 +18,18 @@ other launcher (joblib, slurm) gets the override lists, and its workers compose 
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
-from hydra.errors import ConfigCompositionException
+from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -38,78 +43,50 @@ IN_PROCESS = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 ANNLAB_CALLBACK = "annlab.run.SweepCallback"
 
 
-def expand(overrides: list[Override]) -> list[list[str]]:
-    """Every job's override list, as Hydra's basic sweeper expands them: the product of the
-    sweeps, a later override of a key replacing an earlier one (command line over study params)."""
-    by_key: dict[str, list[str]] = {}
-    for override in overrides:
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            if not override.is_discrete_sweep():
-                raise ConfigCompositionException(f"{key}: only lists and ranges can be swept, not intervals")
-            by_key[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
-        else:
-            by_key[key] = [f"{key}={override.get_value_element_as_str()}"]
-    return [list(job) for job in itertools.product(*by_key.values())]
-
-
-_ABSENT = object()  # what OmegaConf.select returns for a key the config does not have
-
-
-def apply_values(cfg: DictConfig, overrides: list[Override]) -> None:
-    """Apply value overrides (`key=v`, `+key=v`, `++key=v`, `~key`) as Hydra does after composing."""
-    for o in overrides:
-        key = o.key_or_group
-        present = OmegaConf.select(cfg, key, throw_on_missing=False, default=_ABSENT) is not _ABSENT
-        if o.is_delete():
-            if not present:
-                raise ConfigCompositionException(f"Could not delete from config. '{key}' does not exist.")
-            parent, _, leaf = key.rpartition(".")
-            node = OmegaConf.select(cfg, parent) if parent else cfg
-            with open_dict(node):
-                del node[leaf]
-        elif o.is_add() and present:
-            raise ConfigCompositionException(
-                f"Could not append to config. An item is already at '{key}'.\n"
-                f"Either remove + prefix: '{o.input_line[1:]}'\n"
-                f"Or add a second + to add or override '{key}': '+{o.input_line}'"
-            )
-        elif not o.is_add() and not o.is_force_add() and not present:
-            raise ConfigCompositionException(
-                f"Could not override '{key}'.\nTo append to your config use +{o.input_line}\n"
-                f"Key '{key}' is not in struct"
-            )
-        else:
-            OmegaConf.update(cfg, key, o.value(), merge=True, force_add=o.is_add() or o.is_force_add())
-
-
 class Composer:
-    """Job configs from one Hydra composition per distinct set of config-group choices."""
+    """Job configs from one Hydra composition per distinct set of overrides that shape it."""
 
-    def __init__(self, hydra_context: HydraContext, master: DictConfig, groups: set[str]):
-        self.loader, self.master, self.groups = hydra_context.config_loader, master, groups
-        self.parser = OverridesParser.create(config_loader=hydra_context.config_loader)
-        # group choices -> (the composition without its hydra node, its hydra node)
+    def __init__(self, loader: ConfigLoaderImpl, master: DictConfig):
+        self.loader, self.master = loader, master
+        self.parser = OverridesParser.create(config_loader=loader)
+        # shaping override lines -> (the composition without its hydra node, its hydra node)
         self.bases: dict[tuple[str, ...], tuple[DictConfig, DictConfig]] = {}
+        self._repos: dict[tuple[str, ...], Any] = {}  # Hydra override lines -> Hydra's config repository
 
-    def composed_by_hydra(self, override: Override) -> bool:
-        """Config-group choices, and anything of Hydra's own config: these shape the composition."""
-        key = override.key_or_group
-        return "/" in key or key.startswith("hydra") or (key.split("@")[0] in self.groups and "." not in key)
+    def _is_group(self, hydra_lines: tuple[str, ...], key: str) -> bool:
+        """Whether Hydra's repository, with the search path this composition has (the primary
+        config's hydra.searchpath and any override of it), knows `key` as a config group."""
+        if hydra_lines not in self._repos:
+            lines = list(self.master.hydra.overrides.hydra) + list(hydra_lines)
+            name = self.master.hydra.job.config_name
+            self._repos[hydra_lines] = self.loader._parse_overrides_and_create_caching_repo(name, lines)[1]
+        return bool(self._repos[hydra_lines].group_exists(key))
+
+    def shapes(self, override: Override, hydra_lines: tuple[str, ...]) -> bool:
+        """Whether `override` shapes the composition: anything of Hydra's own config, an override
+        with a package, and a config-group choice as Hydra's defaults list tells one (a group its
+        repository knows, unless the value is a dict: Hydra applies that as a config override).
+        Everything else is a config override, applied after composing, as Hydra does."""
+        if override.is_hydra_override() or override.package is not None:
+            return True
+        return not isinstance(override.value(), dict) and self._is_group(hydra_lines, override.key_or_group)
 
     def compose(self, job: list[str]) -> tuple[DictConfig, DictConfig]:
         """The job's config without Hydra's node, and the Hydra node of its composition (shared
-        by every job with the same group choices: its runtime.choices, job settings, callbacks)."""
+        by every job with the same shaping overrides: its runtime.choices, job settings, callbacks;
+        its overrides.task and job.override_dirname list only those overrides)."""
         parsed = self.parser.parse_overrides(job)
-        by_hydra = tuple(o.input_line for o in parsed if self.composed_by_hydra(o))
-        if by_hydra not in self.bases:
-            full = self.loader.load_sweep_config(self.master, list(by_hydra))
+        hydra_lines = tuple(o.input_line or "" for o in parsed if o.is_hydra_override())
+        shaping = [self.shapes(o, hydra_lines) for o in parsed]
+        key = tuple(o.input_line or "" for o, s in zip(parsed, shaping, strict=True) if s)
+        if key not in self.bases:
+            full = self.loader.load_sweep_config(self.master, list(key))
             with open_dict(full):
                 node = full.pop("hydra")
-            self.bases[by_hydra] = (full, node)
-        base, node = self.bases[by_hydra]
+            self.bases[key] = (full, node)
+        base, node = self.bases[key]
         cfg = copy.deepcopy(base)
-        apply_values(cfg, [o for o in parsed if not self.composed_by_hydra(o)])
+        ConfigLoaderImpl._apply_overrides_to_config([o for o, s in zip(parsed, shaping, strict=True) if not s], cfg)
         return cfg, node
 
 
@@ -146,16 +123,28 @@ class AnnlabSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
+    def jobs(self, arguments: list[str]) -> list[list[str]]:
+        """Every job's override list: hydra.sweeper.params, then the command line, expanded as
+        Hydra's basic sweeper expands them."""
+        from annlab import run
+
+        assert self.hydra_context is not None
+        lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        return run.expand(lines, self.hydra_context.config_loader)
+
     def sweep(self, arguments: list[str]) -> Any:
         from annlab import run
 
         assert self.config is not None and self.hydra_context is not None
-        lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        jobs = expand(OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(lines))
+        loader = self.hydra_context.config_loader
+        try:
+            jobs = self.jobs(arguments)
+        except HydraException as err:  # what Hydra's sweeper cannot sweep (interval): its words, its exit status
+            run.fail(f"{err}; nothing was run", status=1)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        composer = Composer(self.hydra_context, self.config, run.config_groups())
+        composer = Composer(loader, self.config)  # type: ignore[arg-type]
         nodes: list[DictConfig] = []  # each job's Hydra node, in order (the pre-check composes them all)
 
         def compose(job: list[str]) -> DictConfig:
