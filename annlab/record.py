@@ -89,6 +89,7 @@ STATS: tuple[str, ...] = (
     "saturated_frac",
     "dead_frac",
     "unit_cosine",
+    "example_cosine",
 )
 
 

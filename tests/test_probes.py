@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,8 @@ import torch.nn.functional as F
 from annlab.config import init, layer
 from annlab.net.model import MLP
 from annlab.record import STATS, layer_key
-from annlab.train.probes import Probe, unit_cosine
+from annlab.train.cosines import example_cosine, unit_cosine
+from annlab.train.probes import Probe
 
 
 def two_layer_net(activation: str, width: int = 5, n_in: int = 3, n_out: int = 3) -> MLP:
@@ -82,7 +84,18 @@ def reference_stats(
         stats["saturated_frac"].append(sat(a, name))
         stats["dead_frac"].append(dead(a))
         stats["unit_cosine"].append(cosine(w.detach()))
+        stats["example_cosine"].append(numpy_example_cosine(z.detach().double().numpy()))
     return stats
+
+
+def numpy_example_cosine(z: np.ndarray) -> float:
+    """Mean pairwise cosine of the rows of z, with numpy: every pair, all-zero pairs count as 1."""
+    norms = np.linalg.norm(z, axis=1)
+    total, pairs = 0.0, list(itertools.combinations(range(len(z)), 2))
+    for i, j in pairs:
+        both_zero = norms[i] == 0 and norms[j] == 0
+        total += 1.0 if both_zero else (0.0 if 0 in (norms[i], norms[j]) else z[i] @ z[j] / (norms[i] * norms[j]))
+    return total / len(pairs) if pairs else 1.0
 
 
 def assert_probe_matches(model: MLP, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cross_entropy) -> torch.Tensor:
@@ -156,6 +169,19 @@ def test_unit_cosine_reads_one_for_identical_and_zero_rows() -> None:
     opposite = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
     values = unit_cosine([same, zero, orth, one, opposite]).tolist()
     assert values == pytest.approx([1.0, 1.0, 0.0, 1.0, -1.0])  # one unit: nothing to break
+
+
+def test_example_cosine_of_alike_orthogonal_zero_and_tiny_examples() -> None:
+    """Columns of two layers: layer 1 (3 units) and layer 2 (2 units), four examples each."""
+    membership = torch.tensor([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1]], dtype=torch.float64)
+    alike = torch.tensor([[1.0, 2, 3], [2, 4, 6], [0.5, 1, 1.5], [3, 6, 9]])
+    orthogonal_and_zero = torch.tensor([[1.0, 0], [0, 1], [-1, 0], [0, 0]])
+    z = torch.cat([alike, orthogonal_and_zero], dim=1)
+    # layer 2: pairs (1,2) 0, (1,3) -1, (2,3) 0, and the zero row against each of them 0: -1 / 6
+    assert example_cosine(z, membership).tolist() == pytest.approx([1.0, -1 / 6])
+    tiny = z * 1e-30  # float32 squares underflow; the cosine must not
+    assert example_cosine(tiny, membership).tolist() == pytest.approx([1.0, -1 / 6])
+    assert example_cosine(z[:1], membership).tolist() == [1.0, 1.0]  # one example: no pair
 
 
 def test_metric_keys_follow_the_contract() -> None:

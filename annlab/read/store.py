@@ -167,7 +167,8 @@ def load_layers(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
     wide = _tables(runs, LAYER_TABLE, tracking_uri)
     if wide.empty:
         return pd.DataFrame(columns=["run_id", "step", "layer", "stat", "value"])
-    names = [*STATS, *(c for c in ACTIVATION_PARAM_STATS if c in wide.columns)]
+    # A stat added since a run was recorded (example_cosine) is absent from its table: NaN there.
+    names = [*(c for c in STATS if c in wide.columns), *(c for c in ACTIVATION_PARAM_STATS if c in wide.columns)]
     long = wide.melt(id_vars=["run_id", "step", "layer"], value_vars=names, var_name="stat")
     long = long[~(long.stat.isin(ACTIVATION_PARAM_STATS) & long.value.isna())]  # layers that learn none
     long["run_id"] = long.run_id.astype("category")

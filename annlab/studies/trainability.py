@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from annlab.lazy import lazy
-from annlab.studies.common import Study, Verdict, need, scored_runs
+from annlab.studies.common import MissingData, Study, Verdict, hidden, need, scored_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,11 +57,53 @@ def _reported_rows(v: Verdict, table: pd.DataFrame) -> None:
         v.add(f"{act}: mean val acc/loss", shown, f"(reported: above chance with {', '.join(trained) or 'none'})", True)
 
 
+def last_hidden_at_start(frames: Frames, stat: str) -> pd.Series:
+    """Per activation x init, the mean over seeds of `stat` at the last hidden layer at step 0.
+    MissingData where the runs did not record it (example_cosine is newer than some stores)."""
+    rows = hidden(frames, stat)
+    rows = rows[(rows.step == 0) & (rows.layer == rows.depth)].dropna(subset=["value"])
+    if rows.empty:
+        raise MissingData(f"the runs recorded no {stat} (older than it): re-run the study with resume=false")
+    return rows.groupby(["activation", "init"]).value.mean()
+
+
+def separation(measure: pd.Series, trained: pd.Series) -> tuple[float, str, int]:
+    """The single threshold on `measure` that best tells the cells that trained from the others
+    (trained below it, or above it), the side, and how many cells it gets wrong."""
+    best = (float("nan"), "", len(measure) + 1)
+    values = sorted(measure.dropna().unique())
+    cuts = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
+    for cut in cuts:
+        for side, predicted in (("below", measure < cut), ("above", measure > cut)):
+            errors = int((predicted != trained.reindex(measure.index)).sum())
+            if errors < best[2]:
+                best = (float(cut), side, errors)
+    return best
+
+
+def _correlation_rows(v: Verdict, frames: Frames, table: pd.DataFrame) -> None:
+    """example_cosine at the last hidden layer at step 0 per cell, and how well one threshold on it
+    tells the cells that train from those that do not (reported: none is a valid answer)."""
+    cosine = last_hidden_at_start(frames, "example_cosine")
+    for act in sorted({a for a, _ in cosine.index}):
+        shown = ", ".join(f"{i} {c:.3f}" for i, c in cosine.loc[act].items())
+        v.add(f"{act}: example_cosine, last hidden layer, step 0", shown, "(reported)", True)
+    trained = table.acc.reindex(cosine.index) > AT_CHANCE
+    cut, side, errors = separation(cosine, trained)
+    v.add(
+        "one threshold on that example_cosine",
+        f"trains when {side} {cut:.3f}: {errors} of {len(cosine)} cells wrong",
+        "(reported: how well the correlation map separates training from not)",
+        True,
+    )
+
+
 def check(frames: Frames) -> Verdict:
     need(frames, init=["xavier", "kaiming", "critical", "calibrated"], activation=["sigmoid", "relu"])
     v = Verdict()
     table = scores(frames)
     _reported_rows(v, table)
+    _correlation_rows(v, frames, table)
     crit, xav, kai = (_cell(table, "sigmoid", i) for i in ("critical", "xavier", "kaiming"))
     v.add(
         "sigmoid: critical against xavier, kaiming",

@@ -12,88 +12,10 @@ from torch import Tensor
 from annlab.net.activations import SATURATED
 from annlab.net.model import MLP
 from annlab.record import ACTIVATION_PARAM_STATS, STATS
+from annlab.train.cosines import WeightLayout, as_lengths, example_cosine, norms, segment_offsets, segment_sum
 from annlab.train.distributions import Distributions, Row
 
 _UPDATE_RATIO = STATS.index("update_ratio")
-
-
-def _lengths(values: Sequence[int]) -> Tensor:
-    return torch.tensor(values, dtype=torch.long)
-
-
-def _offsets(lengths: Tensor) -> Tensor:
-    """Segment boundaries for torch.segment_reduce (a little faster than its lengths=)."""
-    return torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
-
-
-def _segment_sum(values: Tensor, offsets: Tensor) -> Tensor:
-    return torch.segment_reduce(values, "sum", offsets=offsets)
-
-
-def norms(tensors: Sequence[Tensor]) -> Tensor:
-    """The Frobenius norm of each tensor, in one fused call, accumulated in float64: the
-    gradients of a deep sigmoid net are ~1e-25 at layer 1, whose float32 squares are 0."""
-    return torch.stack(torch._foreach_norm(tensors, 2, dtype=torch.float64)).float()
-
-
-class WeightLayout:
-    """Per-layer reductions of a list of weight matrices [n_l, m_l] kept flattened and
-    concatenated in one vector: a few ops for the whole network, however deep.
-
-    Consecutive layers of one fan-in (all but the first, in a plain MLP) are one contiguous
-    [rows, fan-in] block of that vector, so their rows are reduced together without a copy.
-    """
-
-    def __init__(self, shapes: Sequence[tuple[int, int]]):
-        self.sizes = [n * m for n, m in shapes]
-        self.rows = _lengths([n for n, _ in shapes])
-        # (fan-in, element slice, row offsets of the block's layers) per block of one fan-in.
-        self.blocks: list[tuple[int, slice, Tensor]] = []
-        start = 0
-        for fan_in, run in itertools.groupby(shapes, key=lambda shape: shape[1]):
-            rows = [n for n, _ in run]
-            stop = start + sum(rows) * fan_in
-            self.blocks.append((fan_in, slice(start, stop), _offsets(_lengths(rows))))
-            start = stop
-        # Per layer: its rows (units) and pairs of rows, in float64 for unit_cosine.
-        self.units = self.rows.double()
-        pairs = self.units * (self.units - 1)
-        self.pairs, self.has_pairs = pairs.clamp_min(1), pairs > 0
-
-    def split(self, flat: Tensor) -> tuple[Tensor, ...]:
-        """Each layer's part of `flat` (views)."""
-        return torch.split(flat, self.sizes)
-
-    def unit_cosine(self, flat: Tensor) -> Tensor:
-        """Mean pairwise cosine similarity of each layer's rows, from the flat weights.
-
-        The off-diagonal sum of the rows' cosine matrix is ||sum_i u_i||^2 - sum_i ||u_i||^2
-        for unit rows u_i, so no n x n matrix is formed. Identical rows give 1.0 (symmetry never
-        broken); two all-zero rows count as identical, so an all-zero layer reads 1.0 too; a
-        layer with one unit has no pair and reads 1.0.
-        """
-        summed_sq, nonzero = [], []
-        # float64: rows that shrink towards zero (sigmoid nets from a zero init do) have
-        # float32 squares that underflow, which made a non-zero row look like a zero one.
-        flat64 = flat.double()
-        for fan_in, elements, offsets in self.blocks:
-            rows = flat64[elements].view(-1, fan_in)
-            norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
-            unit = rows / norms.clamp_min(torch.finfo(rows.dtype).tiny)
-            unit_sums = torch.segment_reduce(unit, "sum", offsets=offsets)
-            summed_sq.append(torch.linalg.vector_norm(unit_sums, dim=1).square())
-            nonzero.append(_segment_sum((norms.squeeze(1) > 0).double(), offsets))
-        # The difference below cancels when rows are nearly orthogonal: float64 keeps it exact.
-        s, k = torch.cat(summed_sq), torch.cat(nonzero)
-        zero = self.units - k
-        cosine = (s - k + zero * (zero - 1)) / self.pairs
-        return torch.where(self.has_pairs, cosine, 1.0).to(flat.dtype)
-
-
-def unit_cosine(matrices: Sequence[Tensor]) -> Tensor:
-    """Mean pairwise cosine similarity of the rows of each matrix (see WeightLayout.unit_cosine)."""
-    layout = WeightLayout([tuple(w.shape) for w in matrices])
-    return layout.unit_cosine(torch.cat([w.reshape(-1) for w in matrices]))
 
 
 @dataclass
@@ -136,12 +58,14 @@ class Probe:
         widths = [layer.out_features for layer in layers]
         self.weights = WeightLayout([tuple(layer.weight.shape) for layer in layers])
         # The packed [batch, units of every z, then units of every a] matrix, per layer.
-        columns = _lengths(widths + widths)
-        self.by_layer = _offsets(columns)
+        columns = as_lengths(widths + widths)
+        self.by_layer = segment_offsets(columns)
         self.layer_of = torch.repeat_interleave(torch.arange(len(columns)), columns)
         self.n_units = sum(widths)
         self.columns = columns
         self.layer_offsets = self.by_layer[: self.n_layers + 1]  # of the z part, or of the a part alone
+        # [units, layers]: which layer each z column is of (example_cosine's per-layer sums as products)
+        self.membership = torch.nn.functional.one_hot(self.layer_of[: self.n_units], self.n_layers).double()
         self._batches: dict[int, _BatchShape] = {}
         self.widths = torch.tensor(widths, dtype=torch.float32)
         # probe.batch=train: the gradients of every parameter come from the same autograd call,
@@ -226,6 +150,11 @@ class Probe:
             self._batches[batch] = _BatchShape(packed, count, (count - 1).clamp_min(1))
         return self._batches[batch]
 
+    def _membership(self, device: torch.device) -> Tensor:
+        if self.membership.device != device:  # the model moved after the probe was made (cuda)
+            self.membership = self.membership.to(device)
+        return self.membership
+
     def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
         n, batch = self.n_layers, keep[0][1].shape[0]
         shape = self._batch(batch, keep[0][1].device)
@@ -235,23 +164,24 @@ class Probe:
         grad_norms = norms([*grads[: 2 * n - 1], grads[n - 1]])
         # Every layer's z and a side by side, one column per unit: [batch, 2 * units].
         packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=shape.packed)
+        examples = example_cosine(packed[:, : self.n_units], self._membership(packed.device))
 
         a = packed[:, self.n_units :]
         saturated = torch.zeros(n)
         for rule, layers, units, offsets in self.saturation:
-            saturated[layers] = _segment_sum(rule(a[:, units]).sum(0, dtype=a.dtype), offsets) / count[layers]
+            saturated[layers] = segment_sum(rule(a[:, units]).sum(0, dtype=a.dtype), offsets) / count[layers]
         # Two passes (sums, then squares centred on each unit's mean, in place): Welford's
         # torch.var_mean is several times slower on CPU for these shapes, and one pass of raw
         # squares cancels badly for units far from zero with a small spread (sigmoid's a).
         unit_sum = packed.sum(0)
         unit_mean = unit_sum / batch
         unit_sq = packed.sub_(unit_mean).square_().sum(0)
-        means = _segment_sum(unit_sum, self.by_layer) / count
+        means = segment_sum(unit_sum, self.by_layer) / count
         spread = unit_mean - means.index_select(0, self.layer_of)
-        stds = (_segment_sum(unit_sq + batch * spread * spread, self.by_layer) / shape.degrees).sqrt()
+        stds = (segment_sum(unit_sq + batch * spread * spread, self.by_layer) / shape.degrees).sqrt()
         # A dead unit's a is 0 on every example: its sum and its centred squares are both 0.
         is_dead = (unit_sum[self.n_units :] == 0) & (unit_sq[self.n_units :] == 0)
-        dead = _segment_sum(is_dead.float(), self.layer_offsets) / self.widths
+        dead = segment_sum(is_dead.float(), self.layer_offsets) / self.widths
 
         flat = self._flat_weights()
         w_norm = norms(self.layer_weights)
@@ -269,6 +199,7 @@ class Probe:
                 saturated,
                 dead,
                 self.weights.unit_cosine(flat),
+                examples,
             ]
         )
         if self.learned:
