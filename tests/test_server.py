@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from servers import free_port, mlflow_server, postgres
 
 from annlab.read.store import load
+from annlab.record import STATS
 
 SWEEP = ["-m", "activation=relu,tanh", "trainer.epochs=2", "dataset.n_samples=200", "tracking=server"]
 
@@ -53,7 +54,8 @@ def test_sweep_against_a_server_on_postgresql(swept: tuple[str, str]) -> None:
     assert len(frames.runs) == 2 and set(frames.layers.layer) == {1, 2, 3, 4} and not frames.epochs.empty
     with psycopg2.connect(db) as con, con.cursor() as cur:  # the rows are in PostgreSQL itself
         cur.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid = %s AND key LIKE %s", (run.info.run_id, "%/layer_%"))
-        assert cur.fetchone()[0] == len(history) * 4 * 12
+        # every stat of every hidden and output layer, at each logged step
+        assert cur.fetchone()[0] == len(history) * 4 * len(STATS)
 
 
 def test_unreachable_server_fails_fast_naming_the_uri(tmp_path: Path, cli: Callable[..., Result]) -> None:

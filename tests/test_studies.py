@@ -46,8 +46,10 @@ SHRUNKEN = {
     # the full grid's cells for sigmoid, tanh and relu, both seeds (tanh + critical on seed 0
     # alone, at depth 30, strayed 0.32 decades from the theory)
     "criticality": ["activation=sigmoid,tanh,relu", "init=xavier,critical,calibrated", "model.depth=10,50", "seed=0,1"],
-    # sigmoid + critical trains on seeds 1 and 2 (seed 0 stays at chance in the full grid too)
-    "trainability": ["activation=sigmoid,relu", "seed=1,2"],
+    # the full grid's cells for sigmoid and relu, all three seeds, so the verdict is the study's own:
+    # which seeds train at depth 20 differs between machines of this kind (two seeds picked on one
+    # held there; on another relu + calibrated read 0.64 on them, 0.59 on all three)
+    "trainability": ["activation=sigmoid,relu"],
     "convergence_speed": ["dataset=moons,digits", "seed=0", "trainer.epochs=10"],
     "zero_bias": ["activation=tanh", "model.depth=2", "trainer.epochs=10"],
     "no_nonlinearity": ["dataset=circles", "model.depth=0,3", "seed=0"],

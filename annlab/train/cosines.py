@@ -96,12 +96,12 @@ def _mean_cosine(summed_sq: Tensor, nonzero: Tensor, rows: Tensor) -> Tensor:
 def example_cosine(z: Tensor, membership: Tensor) -> Tensor:
     """Per layer, the mean pairwise cosine between the examples' pre-activations (the rows of
     each layer's block of columns of `z`, [batch, units]; `membership` [units, layers] says
-    which layer a column is of): 1.0 when every example looks alike. O(batch x units), in
-    float64 (the sum of unit rows cancels against their count when they are nearly orthogonal)."""
-    z64 = z.double()
-    row_norms = (z64.square() @ membership).sqrt()  # [batch, layers]
-    inverse = torch.where(row_norms > 0, 1 / row_norms, 0.0)
-    unit_sums = (z64 * (inverse @ membership.T)).sum(0)  # [units]
-    summed_sq = unit_sums.square() @ membership
-    rows = torch.tensor(float(z.shape[0]), dtype=torch.float64)
-    return _mean_cosine(summed_sq, (row_norms > 0).sum(0).double(), rows).float()
+    which layer a column is of): 1.0 when every example looks alike. O(batch x units) in a few
+    products, in z's float32 (a row whose squares all underflow, |z| below ~1e-19, reads as an
+    all-zero row; float64 cost half a bare training step, and its sums gained nothing here: the
+    difference below is of numbers at most batch^2)."""
+    row_sq = z.square() @ membership  # [batch, layers]
+    inverse = row_sq.rsqrt().nan_to_num(0.0, posinf=0.0)
+    summed_sq = (z * (inverse @ membership.T)).sum(0).square() @ membership
+    rows = torch.tensor(float(z.shape[0]), dtype=z.dtype, device=z.device)
+    return _mean_cosine(summed_sq, (row_sq > 0).sum(0).to(z.dtype), rows)

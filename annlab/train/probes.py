@@ -65,7 +65,7 @@ class Probe:
         self.columns = columns
         self.layer_offsets = self.by_layer[: self.n_layers + 1]  # of the z part, or of the a part alone
         # [units, layers]: which layer each z column is of (example_cosine's per-layer sums as products)
-        self.membership = torch.nn.functional.one_hot(self.layer_of[: self.n_units], self.n_layers).double()
+        self.membership = torch.nn.functional.one_hot(self.layer_of[: self.n_units], self.n_layers).float()
         self._batches: dict[int, _BatchShape] = {}
         self.widths = torch.tensor(widths, dtype=torch.float32)
         # probe.batch=train: the gradients of every parameter come from the same autograd call,
