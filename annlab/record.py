@@ -70,6 +70,9 @@ SUMMARY_FILE = "model_summary.txt"
 LAYER_TABLE = "layer_stats.parquet"  # a row per (probe step, layer), a column per stat
 EPOCH_TABLE = "epochs.parquet"  # a row per epoch, a column per run-level metric
 NETWORK_TABLE = "network.parquet"  # a row per linear layer: what the theory needs to predict it
+# network.parquet's column of the correlation map's mean pairwise cosine of each layer's
+# pre-activations over the probe batch at initialisation (the prediction of example_cosine)
+COSINE_THEORY = "example_cosine_theory"
 # a row per (recorded probe step, layer, quantity): fixed-bin histogram counts and quantiles
 DISTRIBUTIONS_TABLE = "distributions.parquet"
 TRACEBACK_FILE = "traceback.txt"

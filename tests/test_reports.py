@@ -31,6 +31,7 @@ TITLES = [
     "Activations and their derivatives over [-6, 6]",
     "Gradient flow at step 0",
     "Gradient flow at the end of training",
+    "Correlation map at step 0",
     "Vanishing depth",
     "Outcomes: final validation acc",
     "Training curves: val/loss over epochs",

@@ -102,6 +102,12 @@ def test_artifacts_config_summary_and_layer_table(sweep: tuple[Path, str]) -> No
     table = pd.read_parquet(client.download_artifacts(run.info.run_id, "layer_stats.parquet"))
     assert list(table.columns) == ["step", "layer", *STATS]
     assert sorted(table.layer.unique()) == [1, 2, 3, 4] and table.step.min() == 0
+    # The correlation map's prediction for the probe batch: layer 1's is the expectation over the
+    # weights of what was measured there (32 units: within 0.1); the output layer is not predicted.
+    predicted = network.example_cosine_theory
+    measured = table[table.step == 0].set_index("layer").example_cosine
+    assert predicted.iloc[0] == pytest.approx(measured[1], abs=0.1) and predicted.iloc[:3].between(-1, 1).all()
+    assert predicted.iloc[3] != predicted.iloc[3]  # NaN
     # The table and the metrics hold the same numbers.
     history = client.get_metric_history(run.info.run_id, "grad_z_norm/layer_02")
     from_table = table[table.layer == 2].set_index("step").grad_z_norm

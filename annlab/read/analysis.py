@@ -185,6 +185,13 @@ def learned_slopes(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return mean_ci(last[last.run_id.isin(set(runs.run_id))], ["layer"])
 
 
+def correlation_map(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """example_cosine of every hidden layer at step 0, mean and interval over seeds, per grid cell
+    and layer; empty where the runs did not record it (older stores)."""
+    rows = stat_at(hidden_only(layers, runs), "example_cosine", "first").dropna(subset=["value"])
+    return mean_ci(with_runs(rows, runs), [*KEYS, "layer"]) if len(rows) else pd.DataFrame()
+
+
 def symmetry(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """unit_cosine of hidden layers over training, per init."""
     hidden = hidden_only(layers, runs)

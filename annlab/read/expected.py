@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from annlab import record
 from annlab.net.theory import LayerPrior, Prediction, prediction_for
 
 
@@ -64,6 +65,21 @@ def profiles(networks: pd.DataFrame, at_init: pd.DataFrame, runs: pd.DataFrame, 
     return pd.DataFrame(rows)
 
 
+def correlation_map(networks: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The correlation map's prediction of example_cosine per grid cell (`keys`) and hidden layer,
+    the mean over the cell's runs (each predicted for its own probe batch); empty where the runs
+    recorded none (older stores)."""
+    column = record.COSINE_THEORY
+    if networks.empty or column not in networks:
+        return pd.DataFrame()
+    rows = networks[["run_id", "layer", column]].dropna().merge(runs[["run_id", *keys]], on="run_id")
+    return (
+        rows.groupby([*keys, "layer"], as_index=False, observed=True)[column]
+        .mean()
+        .rename(columns={column: "predicted"})
+    )
+
+
 def gain_map(activations: list[str], gains: np.ndarray) -> pd.DataFrame:
     """The predicted backward factor chi at the length map's fixed point against the gain, per
     activation (zero bias), with the gains xavier (square layers: 1), kaiming (sqrt(2)) and the
@@ -77,4 +93,36 @@ def gain_map(activations: list[str], gains: np.ndarray) -> pd.DataFrame:
             rows.append({"activation": act, "gain": critical_gain(act), "chi": 1.0, "marked": "critical"})
         for name, g in (("xavier", 1.0), ("kaiming", math.sqrt(2))):
             rows.append({"activation": act, "gain": g, "chi": chi_at_fixed_point(act, None, g), "marked": name})
+    return pd.DataFrame(rows)
+
+
+def depth_scales(activations: list[str]) -> pd.DataFrame:
+    """Per activation and init (xavier on square layers: gain 1; kaiming: sqrt(2); critical: the
+    gain where chi = 1 at the fixed point), zero bias: q*, the correlation map's stable fixed point
+    c*, its slope chi_c and the depth scale xi_c (Schoenholz et al. 2017); NaN but q* where q* is 0
+    or infinite (no correlation is defined there)."""
+    from annlab.net.correlation import depth_scale
+    from annlab.net.theory import critical_gain, fixed_point
+
+    rows = []
+    for act in activations:
+        gains = {"xavier": 1.0, "kaiming": math.sqrt(2)}
+        with contextlib.suppress(ValueError):
+            gains["critical"] = critical_gain(act)
+        for init, gain in gains.items():
+            scale = depth_scale(act, None, gain**2)
+            values = (
+                (scale.q_star, scale.c_star, scale.chi_c, scale.xi_c)
+                if scale
+                else (fixed_point(act, None, gain**2), math.nan, math.nan, math.nan)
+            )
+            rows.append(
+                dict(
+                    zip(
+                        ["activation", "init", "gain", "q_star", "c_star", "chi_c", "xi_c"],
+                        [act, init, gain, *values],
+                        strict=True,
+                    )
+                )
+            )
     return pd.DataFrame(rows)

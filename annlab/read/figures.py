@@ -225,3 +225,12 @@ def spread(values: Sequence[int], n: int) -> list[int]:
     if len(values) <= n:
         return list(values)
     return [values[int(i)] for i in np.unique(np.round(np.linspace(0, len(values) - 1, n)))]
+
+
+def panel_labels(frame: pd.DataFrame, *columns: str) -> pd.Series:
+    """A facet label per row, e.g. "init=xavier, depth=3", in sorted order of the columns."""
+    return frame[list(columns)].astype(str).apply(lambda r: ", ".join(f"{c}={r[c]}" for c in columns), axis=1)
+
+
+def sorted_panels(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    return frame.sort_values(list(columns)).assign(panel=lambda d: panel_labels(d, *columns))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
-from annlab.read import analysis, distribution_pages, expected, figures, gain_map
+from annlab.read import analysis, correlation_page, distribution_pages, expected, figures, gain_map
 from annlab.read import layer_distributions as dists
 from annlab.read.store import Frames, load_networks
 
@@ -20,15 +20,6 @@ Built = tuple[list[Figure], str]  # the pages drawn, or none and the reason
 @dataclass
 class Options:
     threshold: float = 1e-2
-
-
-def _panel(frame: pd.DataFrame, *columns: str) -> pd.Series:
-    """A facet label per row, e.g. "init=xavier, depth=3", in sorted order of the columns."""
-    return frame[list(columns)].astype(str).apply(lambda r: ", ".join(f"{c}={r[c]}" for c in columns), axis=1)
-
-
-def _sorted_panels(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    return frame.sort_values(list(columns)).assign(panel=lambda d: _panel(d, *columns))
 
 
 def gradient_flow_page(agg: pd.DataFrame, when: str, theory: pd.DataFrame) -> Figure:
@@ -43,7 +34,7 @@ def gradient_flow_page(agg: pd.DataFrame, when: str, theory: pd.DataFrame) -> Fi
     )
     colours = figures.palette(agg.activation)
     grid = figures.lines(
-        _sorted_panels(shown, "init", "depth"),
+        figures.sorted_panels(shown, "init", "depth"),
         x="layer",
         hue="activation",
         panel="panel",
@@ -54,7 +45,7 @@ def gradient_flow_page(agg: pd.DataFrame, when: str, theory: pd.DataFrame) -> Fi
         colours=colours,
     )
     if not theory.empty:
-        panels = _panel(theory, "init", "depth")
+        panels = figures.panel_labels(theory, "init", "depth")
 
         def draw(panel: str, ax: object) -> None:
             for activation, part in theory[panels == panel].groupby("activation"):
@@ -84,7 +75,7 @@ def vanishing_page(agg: pd.DataFrame, crossings: pd.DataFrame, threshold: float)
     scaled = agg.assign(**{c: 10 ** agg[c] for c in ("mean", "lo", "hi")})
     colours = figures.palette(agg.activation)
     grid = figures.lines(
-        _sorted_panels(scaled, "init"),
+        figures.sorted_panels(scaled, "init"),
         x="depth",
         hue="activation",
         panel="panel",
@@ -118,6 +109,14 @@ def vanishing_page(agg: pd.DataFrame, crossings: pd.DataFrame, threshold: float)
     return grid.figure
 
 
+def _correlation(f: Frames, o: Options) -> Built:
+    agg = analysis.correlation_map(f.layers, f.usable) if not f.layers.empty else pd.DataFrame()
+    if agg.empty:
+        return [], "no example_cosine recorded (runs from before it)"
+    networks = load_networks(f.usable, f.uri) if f.uri else pd.DataFrame()
+    return [correlation_page.figure(agg, expected.correlation_map(networks, f.usable, analysis.KEYS))], ""
+
+
 def _vanishing(f: Frames, o: Options) -> Built:
     if f.layers.empty:
         return [], "no per-layer stats in the finished runs"
@@ -135,7 +134,7 @@ def _outcomes(f: Frames, o: Options) -> Built:
     # Accuracy lies in [0, 1]; R^2 is at most 1 (and unbounded below): the colour scale says so.
     low = min(0.0, float(scores["mean"].min())) if name != "acc" else 0.0
     page = figures.heatmaps(
-        _sorted_panels(scores, "dataset", "depth"),
+        figures.sorted_panels(scores, "dataset", "depth"),
         panel="panel",
         index="activation",
         columns="init",
@@ -155,7 +154,7 @@ def _curves(f: Frames, o: Options) -> Built:
     )
     log = bool((pooled["mean"] > 0).all() and pooled["mean"].max() / max(pooled["mean"].min(), 1e-12) > 100)
     grid = figures.lines(
-        _sorted_panels(pooled, "init", "depth"),
+        figures.sorted_panels(pooled, "init", "depth"),
         x="epoch",
         hue="activation",
         panel="panel",
@@ -206,7 +205,7 @@ def _symmetry(f: Frames, o: Options) -> Built:
     if agg.empty:
         return [], "no hidden layers to measure"
     title = "Symmetry: mean pairwise cosine of a layer's weight rows (1.0 = never broken)"
-    return [_per_layer_over_training(_sorted_panels(agg, "init"), title, "unit_cosine", figures.COSINE)], ""
+    return [_per_layer_over_training(figures.sorted_panels(agg, "init"), title, "unit_cosine", figures.COSINE)], ""
 
 
 def _gain_map(f: Frames, o: Options) -> Built:
@@ -268,6 +267,7 @@ def _gradient_distributions(f: Frames, o: Options) -> Built:
 FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "activations": ("The experiment's activations and their derivatives (the seed's pictures)", _activations),
     "gradient_flow": ("Gradient flow per layer (step 0 and end)", _gradient_flow),
+    "correlation_map": ("Correlation map per layer (step 0)", _correlation),
     "vanishing_depth": ("Vanishing depth", _vanishing),
     "outcomes": ("Outcome heatmaps", _outcomes),
     "training_curves": ("Training curves", _curves),

@@ -67,6 +67,25 @@ def last_hidden_at_start(frames: Frames, stat: str) -> pd.Series:
     return rows.groupby(["activation", "init"]).value.mean()
 
 
+def predicted_at_last_hidden(frames: Frames) -> pd.Series:
+    """Per activation x init, the mean over seeds of the correlation map's prediction of
+    example_cosine at the last hidden layer; empty for runs recorded before it."""
+    import pandas as pd
+
+    from annlab.read import expected
+    from annlab.read.store import load_networks
+
+    networks = load_networks(frames.usable, frames.uri) if frames.uri else None
+    cells = (
+        expected.correlation_map(networks, frames.usable, ["activation", "init", "depth"])
+        if networks is not None
+        else None
+    )
+    if cells is None or cells.empty:
+        return pd.Series(dtype=float)
+    return cells[cells.layer == cells.depth].groupby(["activation", "init"]).predicted.mean()
+
+
 def separation(measure: pd.Series, trained: pd.Series) -> tuple[float, str, int]:
     """The single threshold on `measure` that best tells the cells that trained from the others
     (trained below it, or above it), the side, and how many cells it gets wrong."""
@@ -85,9 +104,14 @@ def _correlation_rows(v: Verdict, frames: Frames, table: pd.DataFrame) -> None:
     """example_cosine at the last hidden layer at step 0 per cell, and how well one threshold on it
     tells the cells that train from those that do not (reported: none is a valid answer)."""
     cosine = last_hidden_at_start(frames, "example_cosine")
+    predicted = predicted_at_last_hidden(frames)
     for act in sorted({a for a, _ in cosine.index}):
-        shown = ", ".join(f"{i} {c:.3f}" for i, c in cosine.loc[act].items())
-        v.add(f"{act}: example_cosine, last hidden layer, step 0", shown, "(reported)", True)
+        shown = ", ".join(
+            f"{i} {c:.3f}" + (f" ({predicted[act, i]:.3f})" if (act, i) in predicted.index else "")
+            for i, c in cosine.loc[act].items()
+        )
+        said = "(reported; in brackets the correlation map's prediction)" if len(predicted) else "(reported)"
+        v.add(f"{act}: example_cosine, last hidden layer, step 0", shown, said, True)
     trained = table.acc.reindex(cosine.index) > AT_CHANCE
     cut, side, errors = separation(cosine, trained)
     v.add(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import subprocess
 import time
@@ -20,7 +18,6 @@ import yaml
 from annlab import __version__, record
 from annlab.config import ConfigError, RunConfig
 from annlab.naming import run_name
-from annlab.net.inits import bias_variance, weight_variance
 from annlab.net.model import MLP
 from annlab.progress import JobProgress, Watched
 from annlab.record import resolve_uri
@@ -28,7 +25,8 @@ from annlab.train import interrupt, resume
 from annlab.train.data import Split, load_split
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
-from annlab.train.loop import TrainResult, probe_indices, probe_steps, thinned, train
+from annlab.train.loop import TrainResult, probe_steps, thinned, train
+from annlab.train.network import network_table, probe_batch
 from annlab.train.reaper import owner_tags
 from annlab.train.summary import named_parameters_text, param_summary
 from annlab.train.tracking import RunLogger, ensure_experiment, flatten
@@ -140,10 +138,8 @@ def calibrate(cfg: RunConfig, data: Split, model: MLP, device: torch.device) -> 
     """Measure the gains of calibrated inits on the probe batch itself. Done inside the job's run:
     it costs seconds for a deep model (the sweep's pre-check skips it), and it fails only on data
     (a layer that no example activates), which then ends that run FAILED with the layer named."""
-    rows = cfg.probe.batch_size or cfg.trainer.batch_size  # probe.batch=train: a training batch's worth
-    idx = probe_indices(len(data.x_train), rows, torch.Generator().manual_seed(cfg.seed))
     try:
-        model.calibrate(data.x_train[idx].to(device))
+        model.calibrate(probe_batch(cfg, data).to(device))
     except ValueError as err:
         raise ValueError(f"{_init_names(cfg)}: {err}") from None
 
@@ -156,38 +152,6 @@ def _init_names(cfg: RunConfig) -> str:
 def check(cfg: RunConfig) -> None:
     """Raise ConfigError if `cfg` cannot run (data and model are built, nothing is trained)."""
     prepare(cfg)
-
-
-def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
-    """The network as built, a row per linear layer (the output layer last): what the read side
-    needs to describe it and to draw the mean-field prediction, without building it again."""
-    names = {id(module): name for name, module in model.named_children()}
-    hidden = cfg.hidden_layers
-    rows = []
-    for i, (linear, gain) in enumerate(zip(model.layers(), model.gains, strict=True), start=1):
-        spec = hidden[i - 1] if i <= len(hidden) else None
-        init = spec.init if spec is not None else cfg.output_init
-        fan_in, fan_out = linear.in_features, linear.out_features
-        # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's formula.
-        sigma_w2 = gain**2 if gain is not None else weight_variance(init.name, init.params, fan_in, fan_out) * fan_in
-        rows.append(
-            {
-                "layer": i,
-                "name": names[id(linear)],
-                "fan_in": fan_in,
-                "fan_out": fan_out,
-                "activation": spec.activation.name if spec is not None else model.output_activation_name,
-                "activation_params": json.dumps(spec.activation.params if spec is not None else {}, sort_keys=True),
-                "init": init.name,
-                "init_params": json.dumps(init.params, sort_keys=True),
-                "bias": str(init.bias),
-                "sigma_w2": sigma_w2,
-                "gain": math.sqrt(sigma_w2) if sigma_w2 >= 0 else float("nan"),  # NaN: the init is not random
-                "sigma_b2": bias_variance(init.bias, fan_in),
-                "input_second_moment": data.input_second_moment if i == 1 else float("nan"),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def run_tags(cfg: RunConfig, data: Split, digest: str) -> dict[str, str]:

@@ -1,0 +1,65 @@
+"""The network as built, for network.parquet: each linear layer as the theory sees it, and the
+correlation map's prediction for the probe batch."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import torch
+
+from annlab import record
+from annlab.config import RunConfig
+from annlab.net.correlation import predicted_example_cosine
+from annlab.net.inits import bias_variance, weight_variance
+from annlab.net.model import MLP
+from annlab.net.theory import LayerPrior
+from annlab.train.data import Split
+from annlab.train.loop import probe_indices
+
+
+def probe_batch(cfg: RunConfig, data: Split) -> torch.Tensor:
+    """The fixed probe batch's inputs, drawn as the training loop draws them (probe.batch=train:
+    a training batch's worth, drawn the same way)."""
+    rows = cfg.probe.batch_size or cfg.trainer.batch_size
+    return data.x_train[probe_indices(len(data.x_train), rows, torch.Generator().manual_seed(cfg.seed))]
+
+
+def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
+    """The network as built, a row per linear layer (the output layer last): what the read side
+    needs to describe it and to draw the mean-field prediction, without building it again."""
+    names = {id(module): name for name, module in model.named_children()}
+    hidden = cfg.hidden_layers
+    rows = []
+    for i, (linear, gain) in enumerate(zip(model.layers(), model.gains, strict=True), start=1):
+        spec = hidden[i - 1] if i <= len(hidden) else None
+        init = spec.init if spec is not None else cfg.output_init
+        fan_in, fan_out = linear.in_features, linear.out_features
+        # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's formula.
+        sigma_w2 = gain**2 if gain is not None else weight_variance(init.name, init.params, fan_in, fan_out) * fan_in
+        rows.append(
+            {
+                "layer": i,
+                "name": names[id(linear)],
+                "fan_in": fan_in,
+                "fan_out": fan_out,
+                "activation": spec.activation.name if spec is not None else model.output_activation_name,
+                "activation_params": json.dumps(spec.activation.params if spec is not None else {}, sort_keys=True),
+                "init": init.name,
+                "init_params": json.dumps(init.params, sort_keys=True),
+                "bias": str(init.bias),
+                "sigma_w2": sigma_w2,
+                "gain": math.sqrt(sigma_w2) if sigma_w2 >= 0 else float("nan"),  # NaN: the init is not random
+                "sigma_b2": bias_variance(init.bias, fan_in),
+                "input_second_moment": data.input_second_moment if i == 1 else float("nan"),
+            }
+        )
+    table = pd.DataFrame(rows)
+    priors = [
+        LayerPrior(r.sigma_w2, r.sigma_b2, h.activation.name, h.activation.params)
+        for r, h in zip(table.itertuples(), hidden, strict=False)
+    ] + [LayerPrior(float(table.sigma_w2.iloc[-1]), float(table.sigma_b2.iloc[-1]))]
+    # The correlation map's prediction for the probe batch (record.py: example_cosine_theory).
+    table[record.COSINE_THEORY] = predicted_example_cosine(priors, data.input_second_moment, probe_batch(cfg, data))
+    return table
