@@ -23,13 +23,5 @@ def figure(agg: pd.DataFrame, theory: pd.DataFrame) -> Figure:
         domain=figures.COSINE,
         colours=colours,
     )
-    if not theory.empty:
-        panels = figures.panel_labels(theory, "activation", "init")
-
-        def draw(panel: str, ax: object) -> None:
-            for depth, part in theory[panels == panel].groupby("depth"):
-                part = part.groupby("layer", as_index=False).predicted.mean()
-                ax.plot(part.layer, part.predicted, linestyle="--", linewidth=1.6, color=colours[depth])  # type: ignore[attr-defined]
-
-        figures.annotate(grid, draw)
+    figures.predicted_lines(grid, theory, ["activation", "init"], "depth", "layer", colours)
     return grid.figure

@@ -151,6 +151,24 @@ def annotate(grid: Grid, draw: Callable[[str, plt.Axes], None]) -> None:
         draw(str(name), ax)
 
 
+def predicted_lines(
+    grid: Grid, theory: pd.DataFrame, panels: Sequence[str], hue: str, x: str, colours: Colours
+) -> None:
+    """`theory`'s `predicted` column dashed over `grid`: a line per value of `hue` on each facet
+    (facets named by `panels` columns, as panel_labels names them), in the hue's colour, the mean
+    over the rows of one x."""
+    if theory.empty:
+        return
+    names = panel_labels(theory, *panels)
+
+    def draw(panel: str, ax: plt.Axes) -> None:
+        for key, part in theory[names == panel].groupby(hue):
+            part = part.groupby(x, as_index=False).predicted.mean()
+            ax.plot(part[x], part.predicted, linestyle="--", linewidth=1.6, color=colours[key])
+
+    annotate(grid, draw)
+
+
 def heatmaps(
     agg: pd.DataFrame, *, panel: str, index: str, columns: str, title: str, vmin: float, vmax: float
 ) -> Figure:

@@ -44,15 +44,7 @@ def gradient_flow_page(agg: pd.DataFrame, when: str, theory: pd.DataFrame) -> Fi
         log=True,
         colours=colours,
     )
-    if not theory.empty:
-        panels = figures.panel_labels(theory, "init", "depth")
-
-        def draw(panel: str, ax: object) -> None:
-            for activation, part in theory[panels == panel].groupby("activation"):
-                part = part.groupby("layer", as_index=False).predicted.mean()
-                ax.plot(part.layer, part.predicted, linestyle="--", linewidth=1.6, color=colours[activation])  # type: ignore[attr-defined]
-
-        figures.annotate(grid, draw)
+    figures.predicted_lines(grid, theory, ["init", "depth"], "activation", "layer", colours)
     return grid.figure
 
 
