@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -110,3 +111,17 @@ def test_the_recorded_network_carries_the_real_input_scale(config, store: str) -
     prediction = predict(layers, moment)
     assert prediction.q[0] == pytest.approx(layers[0].sigma_w2 * moment + layers[0].sigma_b2)
     assert prediction.q[0] > 100 * predict(layers, 1.0).q[0]
+
+
+def test_an_activation_with_a_parameter_per_unit_is_seen_as_its_shared_start() -> None:
+    """PReLU with num_parameters=16 (slopes start equal) gives the theory PReLU's own numbers, on
+    any shape of input (fixed_point passes a grid of q x nodes); it raised before."""
+    from annlab.net.theory import critical_gains, phi_and_derivative
+
+    x = np.linspace(-3, 3, 12).reshape(3, 4)
+    per_unit = phi_and_derivative("prelu", {"num_parameters": 16}, x)
+    shared = phi_and_derivative("prelu", None, x)
+    assert np.array_equal(per_unit[0], shared[0]) and np.array_equal(per_unit[1], shared[1])
+    assert per_unit[1][0, 0] == pytest.approx(0.25) and per_unit[1][-1, -1] == 1.0
+    layers = [("prelu", {"num_parameters": 16})] * 3
+    assert critical_gains(layers, 1.0) == pytest.approx(critical_gains([("prelu", None)] * 3, 1.0), rel=1e-12)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from annlab.net.activations import build_activation
-from annlab.net.theory import LayerPrior, fixed_point, gaussian_expectation, moments, nodes
+from annlab.net.theory import LayerPrior, fixed_point, gaussian_expectation, moments, nodes, one_unit
 
 # Terms of Mehler's series kept; the rest of sum_k a_k^2 (known exactly: E[phi^2]) is put on the
 # last power, so the map is exact at c = 1 and its error elsewhere is the tail's, at most
@@ -46,14 +46,8 @@ _HERMITE: np.ndarray | None = None
 
 
 def _phi(activation: str, params: dict[str, Any] | None, x: np.ndarray) -> np.ndarray:
-    """phi(x) in float64. A module with a parameter per unit (PReLU's num_parameters) is applied
-    to x as one unit's column: its parameters all start equal."""
-    module = build_activation(activation, params).double()
-    units = max((p.numel() for p in module.parameters()), default=1)
-    t = torch.from_numpy(x)
     with torch.no_grad():
-        out = module(t[:, None].expand(-1, units)) if units > 1 else module(t)
-    return (out[:, 0] if units > 1 else out).numpy()
+        return one_unit(build_activation(activation, params).double(), torch.from_numpy(x)).numpy()
 
 
 def mehler_coefficients(activation: str, params: dict[str, Any] | None, q: float) -> np.ndarray:

@@ -39,11 +39,20 @@ def nodes() -> np.ndarray:
     return _NODES
 
 
+def one_unit(module: torch.nn.Module, t: torch.Tensor) -> torch.Tensor:
+    """module(t) elementwise, for any shape of t. A module with a parameter per unit (PReLU's
+    num_parameters) sees t as one unit's column: its parameters all start equal."""
+    units = max((p.numel() for p in module.parameters()), default=1)
+    if units == 1:
+        return module(t)
+    return module(t.reshape(-1, 1).expand(-1, units))[:, 0].reshape(t.shape)
+
+
 def phi_and_derivative(activation: str, params: dict[str, Any] | None, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """phi(x) and phi'(x) of the registered activation, by autograd in float64."""
     module = build_activation(activation, params).double()
     t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    a = module(t)
+    a = one_unit(module, t)
     (da,) = torch.autograd.grad(a.sum(), t)
     return a.detach().numpy(), da.numpy()
 
