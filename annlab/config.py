@@ -155,6 +155,9 @@ class ProbeConfig(_Strict):
     # Probe steps that also record every layer's distributions of z, a, dL/dz and dL/dW
     # (distributions.parquet): this many, evenly spaced, step 0 and the last among them; 0: none.
     distributions: int = Field(default=5, ge=0)
+    # Probe examples whose Jacobian dz_L / dz_1 at initialisation has its singular values recorded
+    # (jacobian_spectrum.parquet, float64); 0: none.
+    spectrum: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _sized(self) -> ProbeConfig:

@@ -75,6 +75,9 @@ NETWORK_TABLE = "network.parquet"  # a row per linear layer: what the theory nee
 COSINE_THEORY = "example_cosine_theory"
 # a row per (recorded probe step, layer, quantity): fixed-bin histogram counts and quantiles
 DISTRIBUTIONS_TABLE = "distributions.parquet"
+# probe.spectrum > 0: a row per (example, singular value) of the Jacobian dz_L / dz_1 at step 0,
+# with the theory's predicted mean and variance of s^2
+SPECTRUM_TABLE = "jacobian_spectrum.parquet"
 TRACEBACK_FILE = "traceback.txt"
 
 # -- per-layer stats -----------------------------------------------------------------------------

@@ -20,8 +20,9 @@ NEW_KEYS_AT_OLD_BEHAVIOUR: dict[tuple[str, ...], Any] = {
 # What the identity never holds: where a run is logged, how it is resumed, how many threads it used,
 # how it showed its progress.
 NOT_IDENTITY = ("tracking", "resume", "threads", "progress")
-# Nor what a run records besides its result: how many probe steps also keep distributions.
-NOT_IDENTITY_KEYS = (("probe", "distributions"),)
+# Nor what a run records besides its result: how many probe steps also keep distributions, how
+# many examples' Jacobian spectra.
+NOT_IDENTITY_KEYS = (("probe", "distributions"), ("probe", "spectrum"))
 # The first release composed a per-layer model with the group defaults it ignored.
 _OLD_GROUP_DEFAULTS = {
     "activation": {"name": "relu", "params": {}},

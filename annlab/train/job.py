@@ -26,7 +26,7 @@ from annlab.train.data import Split, load_split
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
 from annlab.train.loop import TrainResult, probe_steps, thinned, train
-from annlab.train.network import network_table, probe_batch
+from annlab.train.network import network_table, probe_batch, spectrum_table
 from annlab.train.reaper import owner_tags
 from annlab.train.summary import named_parameters_text, param_summary
 from annlab.train.tracking import RunLogger, ensure_experiment, flatten
@@ -178,6 +178,7 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
         if summary.total <= SHOW_PARAMETERS:
             print(named_parameters_text(model), flush=True)
     network = network_table(cfg, model, data)
+    spectra = spectrum_table(cfg, model, data, network)  # at initialisation, before any step
     logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
     with JobProgress(f"{meta.label} {run_name(cfg)}".strip(), cfg.trainer.epochs, cfg.progress) as progress:
         result = train(model, data, cfg, Watched(logger, progress), device)
@@ -200,6 +201,8 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
     }
     if (distributions := logger.distribution_table()) is not None:
         files[record.DISTRIBUTIONS_TABLE] = distributions
+    if spectra is not None:
+        files[record.SPECTRUM_TABLE] = spectra
     logger.log_artifacts(files)
     return result
 

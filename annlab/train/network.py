@@ -11,10 +11,11 @@ import torch
 
 from annlab import record
 from annlab.config import RunConfig
+from annlab.net import spectrum
 from annlab.net.correlation import predicted_example_cosine
 from annlab.net.inits import bias_variance, weight_variance
 from annlab.net.model import MLP
-from annlab.net.theory import LayerPrior
+from annlab.net.theory import LayerPrior, predict
 from annlab.train.data import Split
 from annlab.train.loop import probe_indices
 
@@ -56,10 +57,38 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    priors = [
-        LayerPrior(r.sigma_w2, r.sigma_b2, h.activation.name, h.activation.params)
-        for r, h in zip(table.itertuples(), hidden, strict=False)
-    ] + [LayerPrior(float(table.sigma_w2.iloc[-1]), float(table.sigma_b2.iloc[-1]))]
     # The correlation map's prediction for the probe batch (record.py: example_cosine_theory).
-    table[record.COSINE_THEORY] = predicted_example_cosine(priors, data.input_second_moment, probe_batch(cfg, data))
+    x = probe_batch(cfg, data)
+    table[record.COSINE_THEORY] = predicted_example_cosine(priors(cfg, table), data.input_second_moment, x)
     return table
+
+
+def priors(cfg: RunConfig, table: pd.DataFrame) -> list[LayerPrior]:
+    """The network table's layers as the theory sees them (the output layer last)."""
+    return [
+        LayerPrior(r.sigma_w2, r.sigma_b2, h.activation.name, h.activation.params)
+        for r, h in zip(table.itertuples(), cfg.hidden_layers, strict=False)
+    ] + [LayerPrior(float(table.sigma_w2.iloc[-1]), float(table.sigma_b2.iloc[-1]))]
+
+
+def spectrum_table(cfg: RunConfig, model: MLP, data: Split, network: pd.DataFrame) -> pd.DataFrame | None:
+    """probe.spectrum > 0: the singular values of the Jacobian dz_L / dz_1 at initialisation for
+    that many probe examples (a row per example x singular value, float64), with the theory's
+    mean and variance of s^2 (Pennington et al. 2017) on every row; None when off."""
+    if not cfg.probe.spectrum or model.depth < 1:
+        return None
+    x = probe_batch(cfg, data)[: cfg.probe.spectrum]
+    values = spectrum.singular_values(model.layers(), model.acts, x.to(next(model.parameters()).device)).cpu()
+    layers = priors(cfg, network)
+    mean = variance = float("nan")
+    if all(math.isfinite(layer.sigma_w2) for layer in layers):
+        prediction = predict(layers, data.input_second_moment)
+        mu = [
+            spectrum.moments(lay.activation or "", lay.activation_params, q)
+            for lay, q in zip(layers[:-2], prediction.q, strict=False)
+        ]
+        orthogonal = all("orthogonal" in h.init.name for h in cfg.hidden_layers[1:])
+        mean, variance = spectrum.predicted(prediction.chi[:-1], mu, orthogonal)
+    rows = [(i, k, float(s)) for i, row in enumerate(values) for k, s in enumerate(row)]
+    frame = pd.DataFrame(rows, columns=["example", "index", "singular_value"])
+    return frame.assign(step=0, predicted_mean=mean, predicted_variance=variance)
