@@ -116,3 +116,13 @@ def test_a_model_without_hidden_layers_and_per_unit_parameters() -> None:
     # PReLU with a slope per unit: the slopes start equal, so the map is the shared slope's.
     per_unit = mehler_coefficients("prelu", {"num_parameters": 16}, 1.3)
     assert per_unit == pytest.approx(mehler_coefficients("prelu", None, 1.3), rel=1e-12)
+
+
+def test_the_depth_scale_table_reads_each_init_of_an_activation() -> None:
+    from annlab.read.expected import depth_scales
+
+    table = depth_scales(["sigmoid", "gelu"]).set_index(["activation", "init"])
+    assert list(table.columns) == ["gain", "q_star", "c_star", "chi_c", "xi_c"]
+    assert table.loc[("sigmoid", "xavier"), "c_star"] == 1.0 and table.loc[("sigmoid", "xavier"), "xi_c"] < 1
+    assert math.isinf(table.loc[("sigmoid", "critical"), "xi_c"])  # chi = 1 at its critical gain
+    assert table.loc[("gelu", "xavier"), "q_star"] == 0 and math.isnan(table.loc[("gelu", "xavier"), "c_star"])

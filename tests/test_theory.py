@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from annlab.net.inits import init_linear, weight_variance
-from annlab.net.theory import LayerPrior, gaussian_expectation, nodes, predict
+from annlab.net.theory import LayerPrior, gaussian_expectation, network_priors, nodes, predict
 
 
 def uniform_net(activation: str, sigma_w2: float, depth: int = 20) -> list[LayerPrior]:
@@ -98,7 +98,6 @@ def test_the_recorded_network_carries_the_real_input_scale(config, store: str) -
     import pandas as pd
     from mlflow.tracking import MlflowClient
 
-    from annlab.read.expected import priors
     from annlab.train.job import run_job
 
     result = run_job(
@@ -106,7 +105,7 @@ def test_the_recorded_network_carries_the_real_input_scale(config, store: str) -
         uri=store,
     )
     path = MlflowClient(store).download_artifacts(result.run_id, "network.parquet")
-    layers, moment = priors(pd.read_parquet(path))
+    layers, moment = network_priors(pd.read_parquet(path))
     assert moment > 1000  # wine's proline is in the hundreds
     prediction = predict(layers, moment)
     assert prediction.q[0] == pytest.approx(layers[0].sigma_w2 * moment + layers[0].sigma_b2)

@@ -11,14 +11,18 @@ Expectations are taken by Gauss-Hermite quadrature.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from annlab.net.activations import build_activation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A dense grid on [-12, 12] weighted by the normal density, rather than Gauss-Hermite nodes: at
 # large q a bounded activation's phi'(sqrt(q) z) is a peak narrower than the nodes' spacing, which
@@ -107,6 +111,23 @@ def predict(layers: list[LayerPrior], input_second_moment: float = 1.0) -> Predi
         q.append(q_l)
         chi.append(following.sigma_w2 * gaussian_expectation(dphi**2))
     return Prediction(q, chi)
+
+
+def network_priors(network: pd.DataFrame) -> tuple[list[LayerPrior], float]:
+    """One run's network table (network.parquet, as recorded or as the job builds it) as the theory
+    sees it, the output layer last, and the input second moment it starts from."""
+    rows = network.sort_values("layer")
+    last = int(rows.layer.max())
+    layers = [
+        LayerPrior(
+            float(r.sigma_w2),
+            float(r.sigma_b2),
+            None if int(r.layer) == last else str(r.activation),
+            None if int(r.layer) == last else json.loads(r.activation_params),
+        )
+        for r in rows.itertuples()
+    ]
+    return layers, float(rows.input_second_moment.iloc[0])
 
 
 def prediction_for(layers: list[LayerPrior], input_second_moment: float) -> Prediction:

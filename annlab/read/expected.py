@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 
 import numpy as np
 import pandas as pd
 
 from annlab import record
-from annlab.net.theory import LayerPrior, Prediction, prediction_for
-
-
-def priors(network: pd.DataFrame) -> tuple[list[LayerPrior], float]:
-    """One run's network table as the theory sees it, and the input second moment it starts from."""
-    rows = network.sort_values("layer")
-    last = int(rows.layer.max())
-    layers = [
-        LayerPrior(
-            float(r.sigma_w2),
-            float(r.sigma_b2),
-            None if int(r.layer) == last else str(r.activation),
-            None if int(r.layer) == last else json.loads(r.activation_params),
-        )
-        for r in rows.itertuples()
-    ]
-    return layers, float(rows.input_second_moment.iloc[0])
+from annlab.net.theory import Prediction, network_priors, prediction_for
 
 
 def predictions(networks: pd.DataFrame) -> dict[str, Prediction]:
     """The prediction for each run in `networks` (its `load_networks` rows), by run id."""
     out = {}
     for run_id, network in networks.groupby("run_id", observed=True):
-        layers, moment = priors(network)
+        layers, moment = network_priors(network)
         out[str(run_id)] = prediction_for(layers, moment)
     return out
 
@@ -111,18 +94,11 @@ def depth_scales(activations: list[str]) -> pd.DataFrame:
             gains["critical"] = critical_gain(act)
         for init, gain in gains.items():
             scale = depth_scale(act, None, gain**2)
-            values = (
-                (scale.q_star, scale.c_star, scale.chi_c, scale.xi_c)
-                if scale
-                else (fixed_point(act, None, gain**2), math.nan, math.nan, math.nan)
-            )
-            rows.append(
-                dict(
-                    zip(
-                        ["activation", "init", "gain", "q_star", "c_star", "chi_c", "xi_c"],
-                        [act, init, gain, *values],
-                        strict=True,
-                    )
+            row = {"activation": act, "init": init, "gain": gain}
+            if scale is None:  # no fixed point of the correlation map: q* alone
+                rows.append({**row, "q_star": fixed_point(act, None, gain**2)})
+            else:
+                rows.append(
+                    {**row, "q_star": scale.q_star, "c_star": scale.c_star, "chi_c": scale.chi_c, "xi_c": scale.xi_c}
                 )
-            )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["activation", "init", "gain", "q_star", "c_star", "chi_c", "xi_c"])

@@ -75,13 +75,9 @@ def predicted_at_last_hidden(frames: Frames) -> pd.Series:
     from annlab.read import expected
     from annlab.read.store import load_networks
 
-    networks = load_networks(frames.usable, frames.uri) if frames.uri else None
-    cells = (
-        expected.correlation_map(networks, frames.usable, ["activation", "init", "depth"])
-        if networks is not None
-        else None
-    )
-    if cells is None or cells.empty:
+    networks = load_networks(frames.usable, frames.uri) if frames.uri else pd.DataFrame()
+    cells = expected.correlation_map(networks, frames.usable, ["activation", "init", "depth"])
+    if cells.empty:
         return pd.Series(dtype=float)
     return cells[cells.layer == cells.depth].groupby(["activation", "init"]).predicted.mean()
 

@@ -15,7 +15,7 @@ from annlab.net import spectrum
 from annlab.net.correlation import predicted_example_cosine
 from annlab.net.inits import bias_variance, weight_variance
 from annlab.net.model import MLP
-from annlab.net.theory import LayerPrior, predict
+from annlab.net.theory import network_priors, predict
 from annlab.train.data import Split
 from annlab.train.loop import probe_indices
 
@@ -59,16 +59,8 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     # The correlation map's prediction for the probe batch (record.py: example_cosine_theory).
     x = probe_batch(cfg, data)
-    table[record.COSINE_THEORY] = predicted_example_cosine(priors(cfg, table), data.input_second_moment, x)
+    table[record.COSINE_THEORY] = predicted_example_cosine(*network_priors(table), x)
     return table
-
-
-def priors(cfg: RunConfig, table: pd.DataFrame) -> list[LayerPrior]:
-    """The network table's layers as the theory sees them (the output layer last)."""
-    return [
-        LayerPrior(r.sigma_w2, r.sigma_b2, h.activation.name, h.activation.params)
-        for r, h in zip(table.itertuples(), cfg.hidden_layers, strict=False)
-    ] + [LayerPrior(float(table.sigma_w2.iloc[-1]), float(table.sigma_b2.iloc[-1]))]
 
 
 def spectrum_table(cfg: RunConfig, model: MLP, data: Split, network: pd.DataFrame) -> pd.DataFrame | None:
@@ -79,10 +71,10 @@ def spectrum_table(cfg: RunConfig, model: MLP, data: Split, network: pd.DataFram
         return None
     x = probe_batch(cfg, data)[: cfg.probe.spectrum]
     values = spectrum.singular_values(model.layers(), model.acts, x.to(next(model.parameters()).device)).cpu()
-    layers = priors(cfg, network)
+    layers, moment = network_priors(network)
     mean = variance = float("nan")
     if all(math.isfinite(layer.sigma_w2) for layer in layers):
-        prediction = predict(layers, data.input_second_moment)
+        prediction = predict(layers, moment)
         mu = [
             spectrum.moments(lay.activation or "", lay.activation_params, q)
             for lay, q in zip(layers[:-2], prediction.q, strict=False)
