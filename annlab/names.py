@@ -13,8 +13,10 @@ ACTIVATION_NAMES: tuple[str, ...] = (
 INIT_REGISTRY_NAMES: tuple[str, ...] = (
     "zeros", "ones", "constant", "uniform", "normal", "xavier_normal", "xavier_uniform", "kaiming_normal",
     "kaiming_uniform", "orthogonal", "lecun_normal", "pytorch", "critical", "critical_orthogonal", "calibrated",
-    "calibrated_orthogonal",
+    "calibrated_orthogonal", "critical_line", "critical_line_orthogonal",
 )  # fmt: skip
+# The inits that put a net on its critical line at a chosen q* (annlab.net.theory.critical_line).
+CRITICAL_LINE: tuple[str, ...] = ("critical_line", "critical_line_orthogonal")
 # The seed says "xavier" and "kaiming" and means the normal variants; "default" is the name the
 # first release gave PyTorch's own init (it is not annlab's default, which is kaiming).
 INIT_ALIASES: dict[str, str] = {"xavier": "xavier_normal", "kaiming": "kaiming_normal", **RENAMED["init"]}

@@ -33,7 +33,9 @@ def _number(value: float | str) -> str:
 
 def suffixes(cfg: RunConfig) -> str:
     """`-b{bias}` where the bias differs from its init option's default (a per-layer model: when
-    every hidden layer has one bias that differs from each layer's init's default), and
+    every hidden layer has one bias that differs from each layer's init's default), `-bs{std}`
+    where biases are drawn with bias_std > 0, `-{param}{value}` for each of the init's params that
+    differs from its option's (not for a per-layer model), and
     `-lr{lr}` where the learning rate differs from its optimizer option's default. From the
     job's config alone, so every sweeper and launcher names a run alike."""
     out = ""
@@ -41,6 +43,15 @@ def suffixes(cfg: RunConfig) -> str:
     biases = {init.bias for init in inits}
     if len(biases) == 1 and all(init.bias != group_default("init", init.name, "bias") for init in inits):
         out += f"-b{_number(biases.pop())}"
+    stds = {init.bias_std for init in inits}
+    if len(stds) == 1 and all(init.bias_std for init in inits):
+        out += f"-bs{_number(stds.pop())}"
+    if not cfg.per_layer and cfg.init is not None:
+        # An init's own params where they differ from its option's (xavier's gain, the critical line's q*).
+        defaults = group_default("init", cfg.init.name, "params") or {}
+        for key, value in sorted(cfg.init.params.items()):
+            if key in defaults and value != defaults[key]:
+                out += f"-{key}{_number(value)}"
     if cfg.optimizer.lr != group_default("optimizer", cfg.optimizer.name, "lr"):
         out += f"-lr{_number(cfg.optimizer.lr)}"
     return out

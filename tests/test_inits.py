@@ -70,6 +70,7 @@ STDS = [
     ("kaiming_normal", {"nonlinearity": "relu", "mode": "fan_out"}, math.sqrt(2 / FAN_OUT)),
     ("kaiming_uniform", {"nonlinearity": "relu"}, math.sqrt(2 / FAN_IN)),
     ("lecun_normal", {}, math.sqrt(1 / FAN_IN)),
+    ("lecun_normal", {"gain": 1.5}, 1.5 * math.sqrt(1 / FAN_IN)),  # scaled in place, outside autograd
     ("default", {}, 1 / math.sqrt(FAN_IN) / math.sqrt(3)),
 ]
 

@@ -24,6 +24,9 @@ NAMES = [
     (["init=calibrated"], "relu-calibrated-d3-moons-s0"),  # its 0.5 bias is its default
     (["init=calibrated", "init.bias=0.0"], "relu-calibrated-d3-moons-s0-b0"),
     (["init=default", "init.bias=0.2"], "relu-pytorch-d3-moons-s0-b0.2"),  # an alias's default is its target's
+    (["init=xavier", "init.bias_std=0.2"], "relu-xavier-d3-moons-s0-bs0.2"),
+    (["init=critical_line", "init.params.q_star=0.015625"], "relu-critical_line-d3-moons-s0-q_star0.015625"),
+    (["init=lecun_normal", "init.params.gain=1.5"], "relu-lecun_normal-d3-moons-s0-gain1.5"),
     (
         ["+experiments=activation_ranking", "activation=tanh", "dataset=moons", "optimizer.lr=0.01"],
         "tanh-pytorch-d4-moons-s0-lr0.01",

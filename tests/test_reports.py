@@ -113,7 +113,7 @@ def test_report_pages_titles_and_problem_runs(report: Path) -> None:
         assert title in text.replace("\n", " ")
     summary = texts[0]
     assert "18 runs: 16 finished, 1 diverged, 1 failed" in summary
-    assert "relu-normal-d3-moons-s0-lr1e+06: DIVERGED" in summary
+    assert "relu-normal-d3-moons-s0-std10-lr1e+06: DIVERGED" in summary
     assert "relu-xavier-d9-moons-s7: FAILED (RuntimeError: out of memory)" in summary
     assert "zeros init: hidden-layer unit_cosine stays between 1.0000 and 1.0000" in summary
 

@@ -12,11 +12,16 @@ from annlab.config import parse_config
 from annlab.studies import STUDIES
 from annlab.studies.cli import check_study, main
 
-STUDY_FILES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+PARTS = {part: name for name, study in STUDIES.items() for part in study.parts}
+STUDY_FILES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml") if p.stem not in PARTS)
 
 
 def test_every_study_file_is_registered_and_says_how_to_run_and_check_it() -> None:
     assert sorted(STUDIES) == STUDY_FILES
+    for part, name in PARTS.items():  # a study's further grid: run with it, into its experiment
+        text = (ROOT / "experiments" / f"{part}.yaml").read_text()
+        assert text.startswith("# @package _global_") and f"experiment: {name}" in text
+        assert f"python -m annlab.study run {name}" in text and "# Budget:" in text
     for name in STUDY_FILES:
         text = (ROOT / "experiments" / f"{name}.yaml").read_text()
         assert text.startswith("# @package _global_")
@@ -27,10 +32,10 @@ def test_every_study_file_is_registered_and_says_how_to_run_and_check_it() -> No
         assert f"experiment: {name}" in text  # runs go to an MLflow experiment named after the study
 
 
-@pytest.mark.parametrize("name", STUDY_FILES)
+@pytest.mark.parametrize("name", sorted([*STUDY_FILES, *PARTS]))
 def test_every_study_composes(name: str, composed: Callable[..., dict]) -> None:
     cfg = parse_config(composed([f"+experiments={name}"]))
-    assert cfg.tracking.experiment == name
+    assert cfg.tracking.experiment == PARTS.get(name, name)
 
 
 # name -> overrides that shrink the grid but keep what the check needs

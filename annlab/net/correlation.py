@@ -50,13 +50,13 @@ def _phi(activation: str, params: dict[str, Any] | None, x: np.ndarray) -> np.nd
         return one_unit(build_activation(activation, params).double(), torch.from_numpy(x)).numpy()
 
 
-def mehler_coefficients(activation: str, params: dict[str, Any] | None, q: float) -> np.ndarray:
-    """a_k^2 for k < TERMS (phi(sqrt(q) z) = sum_k a_k He_k(z) / sqrt(k!)), the last entry also
-    holding the rest of E[phi^2], so that the coefficients sum to E[phi(sqrt(q) z)^2]."""
+def mehler_coefficients(activation: str, params: dict[str, Any] | None, q: float, mean: float = 0.0) -> np.ndarray:
+    """a_k^2 for k < TERMS (phi(m + sqrt(q) z) = sum_k a_k He_k(z) / sqrt(k!)), the last entry also
+    holding the rest of E[phi^2], so that the coefficients sum to E[phi(m + sqrt(q) z)^2]."""
     global _HERMITE
     if _HERMITE is None:
         _HERMITE = _weighted_hermite()
-    phi = _phi(activation, params, math.sqrt(max(q, 0.0)) * nodes())
+    phi = _phi(activation, params, mean + math.sqrt(max(q, 0.0)) * nodes())
     squares = (_HERMITE @ phi) ** 2
     squares[-1] += max(gaussian_expectation(phi**2) - squares.sum(), 0.0)
     return squares
@@ -76,11 +76,12 @@ def mehler(squares: np.ndarray, c: np.ndarray | float) -> np.ndarray:
 BINS = 256
 
 
-def input_cosines(x: Tensor, first: LayerPrior) -> np.ndarray:
+def input_cosines(x: Tensor, first: LayerPrior, centred: bool = True) -> np.ndarray:
     """Every pair's expected cosine of layer-1 pre-activations (i < j), from the inputs themselves:
-    (sigma_w^2 x_i.x_j / d + sigma_b^2) over the product of the two lengths."""
+    (sigma_w^2 x_i.x_j / d + sigma_b^2) over the product of the two lengths; of their deviations
+    from the biases' mean m (centred), or of the pre-activations themselves (adding m^2)."""
     x64 = x.detach().cpu().double().numpy()
-    second = first.sigma_w2 * (x64 @ x64.T) / x.shape[1] + first.sigma_b2
+    second = first.sigma_w2 * (x64 @ x64.T) / x.shape[1] + first.sigma_b2 + (0.0 if centred else first.bias_mean**2)
     length = np.sqrt(np.clip(second.diagonal(), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         cos = second / np.outer(length, length)
@@ -103,7 +104,9 @@ def predicted_example_cosine(layers: list[LayerPrior], input_second_moment: floa
     length map (the examples taken to share one length, as in Poole et al.), averaged over pairs
     at every layer (not the map of the mean). `layers` ends with the output layer, whose entry is
     NaN: its few units are far from the wide limit (one logit's cosine is +-1). NaN throughout
-    where the init has no mean-field description; 1.0 for a single example's no pairs."""
+    where the init has no mean-field description; 1.0 for a single example's no pairs. The map
+    carries the deviations from the biases' mean m; the cosine measured is of the pre-activations
+    themselves, (q c + m^2) / (q + m^2)."""
     hidden = len(layers) - 1
     if not hidden or not all(math.isfinite(layer.sigma_w2) for layer in layers):
         return [float("nan")] * len(layers)
@@ -111,17 +114,17 @@ def predicted_example_cosine(layers: list[LayerPrior], input_second_moment: floa
         return [1.0] * hidden + [float("nan")]
     c, share = binned(input_cosines(x, layers[0]))
     q = layers[0].sigma_w2 * input_second_moment + layers[0].sigma_b2
-    out = [float(share @ c)]
+    out = [float(input_cosines(x, layers[0], centred=False).mean())]
     for layer, following in itertools.pairwise(layers[:-1]):
         assert layer.activation is not None
-        squares = mehler_coefficients(layer.activation, layer.activation_params, q)
+        squares = mehler_coefficients(layer.activation, layer.activation_params, q, layer.bias_mean)
         q_next = following.sigma_w2 * float(squares.sum()) + following.sigma_b2
-        if not q_next > 0:  # every pre-activation is 0: all alike (the probe's rule for zero rows)
+        if not q_next > 0:  # every pre-activation is 0 or m: all alike (the probe's rule for zero rows)
             c = np.ones_like(c)
         else:
             c = np.clip((following.sigma_w2 * mehler(squares, c) + following.sigma_b2) / q_next, -1.0, 1.0)
-        q = q_next
-        out.append(float(share @ c))
+        q, m2 = q_next, following.bias_mean**2
+        out.append(float(share @ ((q * c + m2) / (q + m2))) if q + m2 > 0 else 1.0)
     return [*out, float("nan")]
 
 
@@ -193,3 +196,23 @@ def depth_scale(
             hi = mid
     c_star = (lo + hi) / 2
     return DepthScale(q, c_star, sigma_w2 * _slope(squares, c_star) / q_next)
+
+
+def critical_sigma_w2(
+    activation: str, params: dict[str, Any] | None, sigma_b2: float, bounds: tuple[float, float] = (0.1, 30.0)
+) -> float:
+    """The sigma_w^2 at which chi_1 = sigma_w^2 E[phi'(z)^2] at the fixed point q* crosses 1 (the
+    order-to-chaos line, Schoenholz et al. 2017; ~1.76 for tanh at sigma_b^2 = 0.05), by bisection
+    on log sigma_w^2; ValueError where chi_1 does not cross 1 within `bounds`."""
+
+    def chi_1(sigma_w2: float) -> float:
+        q = min(max(fixed_point(activation, params, sigma_w2, sigma_b2), 1e-10), 1e4)
+        return sigma_w2 * moments(activation, params, q)[1]
+
+    lo, hi = bounds
+    if not chi_1(lo) < 1 <= chi_1(hi):
+        raise ValueError(f"activation={activation!r}: chi_1 does not cross 1 for sigma_w^2 in [{lo:g}, {hi:g}]")
+    for _ in range(50):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if chi_1(mid) < 1 else (lo, mid)
+    return math.sqrt(lo * hi)

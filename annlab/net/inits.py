@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from annlab.names import INIT_ALIASES, INIT_NAMES, INIT_REGISTRY_NAMES
@@ -19,7 +20,10 @@ NAN = float("nan")
 def _lecun_normal(w: Tensor, gain: float = 1.0) -> Tensor:
     # LeCun 1998: N(0, gain^2 / fan_in); kaiming with the linear gain is exactly that.
     nn.init.kaiming_normal_(w, nonlinearity="linear")
-    return w.mul_(gain) if gain != 1.0 else w
+    if gain != 1.0:
+        with torch.no_grad():  # a parameter's in-place scaling, outside autograd (as nn.init does)
+            w.mul_(gain)
+    return w
 
 
 def _pytorch(w: Tensor) -> Tensor:
@@ -78,6 +82,12 @@ INITS: dict[str, Init] = {
     "critical_orthogonal": Init(lambda w, gain=1.0: fill(w, gain, orthogonal=True), lambda p, i, o: _gain(p) / i),
     "calibrated": Init(lambda w, gain=1.0: fill(w, gain), lambda p, i, o: _gain(p) / i),
     "calibrated_orthogonal": Init(lambda w, gain=1.0: fill(w, gain, orthogonal=True), lambda p, i, o: _gain(p) / i),
+    # sigma_w^2 and sigma_b^2 on the critical line at q* (annlab.net.theory.critical_line): the model
+    # solves them and passes the gain; q_star is the model's, not the fill's.
+    "critical_line": Init(lambda w, gain=1.0, q_star=1.0: fill(w, gain), lambda p, i, o: _gain(p) / i),
+    "critical_line_orthogonal": Init(
+        lambda w, gain=1.0, q_star=1.0: fill(w, gain, orthogonal=True), lambda p, i, o: _gain(p) / i
+    ),
 }
 
 assert tuple(INITS) == INIT_REGISTRY_NAMES, "annlab.names.INIT_REGISTRY_NAMES must list INITS' keys"
@@ -97,13 +107,17 @@ def weight_variance(name: str, params: Params | None, fan_in: int, fan_out: int)
     return INITS[resolve_init(name)].variance(params or {}, fan_in, fan_out)
 
 
-def bias_variance(bias: float | str, fan_in: int) -> float:
-    """sigma_b^2: PyTorch's default bias is U(-1/sqrt(fan_in), +); a constant b adds b^2."""
-    return 1 / (3 * fan_in) if bias == "default" else float(bias) ** 2
+def bias_moments(bias: float | str, bias_std: float, fan_in: int) -> tuple[float, float]:
+    """The biases' mean and variance sigma_b^2: PyTorch's default is U(-1/sqrt(fan_in), +); a
+    constant b is a mean, not a variance (it shifts every unit alike); bias_std adds its square."""
+    return (0.0, 1 / (3 * fan_in)) if bias == "default" else (float(bias), bias_std**2)
 
 
-def init_linear(layer: nn.Linear, name: str, params: Params | None = None, bias: float | str = 0.0) -> None:
-    """Initialise `layer` in place: weight by the init `name`, bias to the constant `bias`.
+def init_linear(
+    layer: nn.Linear, name: str, params: Params | None = None, bias: float | str = 0.0, bias_std: float = 0.0
+) -> None:
+    """Initialise `layer` in place: weight by the init `name`, bias to the constant `bias` (drawn
+    from N(bias, bias_std^2) where bias_std > 0).
 
     `layer` must be freshly constructed: `name="pytorch"` keeps the weight it was made with.
     `bias="default"` keeps PyTorch's own bias init (U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
@@ -118,4 +132,7 @@ def init_linear(layer: nn.Linear, name: str, params: Params | None = None, bias:
             raise ValueError(f"init={name!r}: bad params {params}: {err}") from None
     if layer.bias is None or bias == "default":
         return
-    nn.init.constant_(layer.bias, float(bias))
+    if bias_std > 0:
+        nn.init.normal_(layer.bias, float(bias), bias_std)
+    else:
+        nn.init.constant_(layer.bias, float(bias))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from annlab.config import InitConfig, LayerConfig
+from annlab.names import CRITICAL_LINE
 from annlab.net.activations import OUTPUT_ACTIVATIONS, build_activation
 from annlab.net.critical import CALIBRATED, CRITICAL, calibrate
-from annlab.net.inits import init_linear, resolve_init
-from annlab.net.theory import critical_gains
+from annlab.net.inits import bias_moments, init_linear, resolve_init
+from annlab.net.theory import critical_gains, critical_line
 from annlab.record import TASKS
 
 
@@ -39,37 +41,55 @@ class MLP(nn.Module):
         self.acts: list[nn.Module] = []
         inits = [layer.init for layer in hidden] + [output_init]
         self._init_names = [resolve_init(i.name) for i in inits]
-        self.gains: list[float | None] = self._theory_gains(hidden, self._init_names, input_second_moment)
+        fans = [in_features, *(layer.width for layer in hidden)]
+        # Every layer's bias mean and variance sigma_b^2, as drawn (the critical line solves its own).
+        self.bias_moments = [bias_moments(i.bias, i.bias_std, fan) for i, fan in zip(inits, fans, strict=True)]
+        self.gains: list[float | None] = self._theory_gains(hidden, inits, input_second_moment)
         fan_in = in_features
         for i, layer in enumerate(hidden, start=1):
             linear = nn.Linear(fan_in, layer.width)
-            self._init(linear, layer.init, self.gains[i - 1])
+            self._init(linear, layer.init, self.gains[i - 1], self.bias_moments[i - 1][1])
             self.add_module(f"linear{i}", linear)
             self.add_module(f"act{i}", build_activation(layer.activation.name, layer.activation.params))
             self.linears.append(linear)
             self.acts.append(getattr(self, f"act{i}"))
             fan_in = layer.width
         self.out = nn.Linear(fan_in, out_features)
-        self._init(self.out, output_init, self.gains[-1])
+        self._init(self.out, output_init, self.gains[-1], self.bias_moments[-1][1])
         self.output_activation_name = TASKS[task].output_activation
         self.output_activation = OUTPUT_ACTIVATIONS[self.output_activation_name]
 
-    @staticmethod
-    def _theory_gains(hidden: Sequence[LayerConfig], names: list[str], moment: float) -> list[float | None]:
-        """The gain of every layer whose init chooses it: critical's from the theory now,
-        calibrated's 1 until `calibrate` measures it; None for every other init."""
+    def _theory_gains(
+        self, hidden: Sequence[LayerConfig], inits: list[InitConfig], moment: float
+    ) -> list[float | None]:
+        """The gain of every layer whose init chooses it: critical's and the critical line's from
+        the theory now (the line's biases too), calibrated's 1 until `calibrate` measures it;
+        None for every other init."""
+        names = self._init_names
         if not hidden and any(n in CALIBRATED for n in names):
             raise ValueError("a model without hidden layers has no backward factor to make 1 (depth 0)")
         gains: list[float | None] = [1.0 if n in CALIBRATED else None for n in names]  # calibrate() rescales
+        activations = [(layer.activation.name, layer.activation.params) for layer in hidden]
         if any(n in CRITICAL for n in names):
-            theory = critical_gains([(layer.activation.name, layer.activation.params) for layer in hidden], moment)
+            # The hidden layers' biases as drawn (the first hidden layer's stand for all: one map).
+            mean, variance = self.bias_moments[0]
+            theory = critical_gains(activations, moment, variance, mean)
             gains = [g if n in CRITICAL else old for g, n, old in zip(theory, names, gains, strict=True)]
+        lines = {float(i.params.get("q_star", 1.0)) for i, n in zip(inits, names, strict=True) if n in CRITICAL_LINE}
+        if len(lines) > 1:
+            raise ValueError(f"one net, one critical line: the layers ask for q_star {sorted(lines)}")
+        if lines:
+            solved = critical_line(activations, lines.pop(), moment)
+            for k, (n, (sigma_w2, sigma_b2)) in enumerate(zip(names, solved, strict=True)):
+                if n in CRITICAL_LINE:
+                    gains[k] = math.sqrt(sigma_w2)
+                    self.bias_moments[k] = (0.0, sigma_b2)
         return gains
 
     @staticmethod
-    def _init(linear: nn.Linear, init: InitConfig, gain: float | None) -> None:
+    def _init(linear: nn.Linear, init: InitConfig, gain: float | None, sigma_b2: float) -> None:
         params = init.params if gain is None else {**init.params, "gain": gain}
-        init_linear(linear, init.name, params, init.bias)
+        init_linear(linear, init.name, params, init.bias, math.sqrt(sigma_b2) if init.bias != "default" else 0.0)
 
     def calibrate(self, x: Tensor) -> None:
         """Rescale the layers whose init is calibrated so that every hidden layer's backward factor

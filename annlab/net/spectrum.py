@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from annlab.net.theory import gaussian_expectation, nodes, phi_and_derivative
+from annlab.net.theory import LayerPrior, gaussian_expectation, nodes, phi_and_derivative, predict
 
 
 def singular_values(linears: Sequence[nn.Linear], acts: Sequence[nn.Module], x: Tensor) -> Tensor:
@@ -46,9 +46,9 @@ def _bias(linear: nn.Linear) -> Tensor | None:
     return linear.bias.detach().double() if linear.bias is not None else None
 
 
-def moments(activation: str, params: dict[str, Any] | None, q: float) -> tuple[float, float]:
-    """mu_1 = E[phi'(z)^2] and mu_2 = E[phi'(z)^4] for z ~ N(0, q)."""
-    _, dphi = phi_and_derivative(activation, params, math.sqrt(max(q, 0.0)) * nodes())
+def moments(activation: str, params: dict[str, Any] | None, q: float, mean: float = 0.0) -> tuple[float, float]:
+    """mu_1 = E[phi'(z)^2] and mu_2 = E[phi'(z)^4] for z ~ N(mean, q)."""
+    _, dphi = phi_and_derivative(activation, params, mean + math.sqrt(max(q, 0.0)) * nodes())
     return gaussian_expectation(dphi**2), gaussian_expectation(dphi**4)
 
 
@@ -58,3 +58,17 @@ def predicted(chi: Sequence[float], mu: Sequence[tuple[float, float]], orthogona
     mean = float(np.prod(chi)) if len(chi) else 1.0
     spread = sum(m2 / m1**2 - 1.0 - s_1 for m1, m2 in mu if m1 > 0)
     return mean, mean**2 * spread
+
+
+def predicted_for(layers: Sequence[LayerPrior], input_second_moment: float, orthogonal: bool) -> tuple[float, float]:
+    """The theory's mean and variance of JJ^T's eigenvalues for a net (`layers`, the output layer
+    last) fed inputs of that second moment: each factor's chi and moments at its layer's q from
+    the length map. NaN where an init has no mean-field description."""
+    if not all(math.isfinite(layer.sigma_w2) for layer in layers):
+        return math.nan, math.nan
+    prediction = predict(list(layers), input_second_moment)
+    mu = [
+        moments(layer.activation or "", layer.activation_params, q, layer.bias_mean)
+        for layer, q in zip(layers[:-2], prediction.q, strict=False)
+    ]
+    return predicted(prediction.chi[:-1], mu, orthogonal)

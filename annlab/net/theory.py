@@ -1,10 +1,12 @@
 """Mean-field signal propagation at initialisation (Poole et al. 2016; Schoenholz et al. 2017).
 
-For an MLP whose layer-l weights are i.i.d. with variance sigma_w^2 / fan_in and biases with
-variance sigma_b^2, the pre-activation variance follows the length map
-    q_l = sigma_w,l^2 * E_z[phi(sqrt(q_{l-1}) z)^2] + sigma_b,l^2      (z standard normal)
+For an MLP whose layer-l weights are i.i.d. with variance sigma_w^2 / fan_in and biases drawn
+around a constant m_l with variance sigma_b^2, a unit's pre-activation is N(m_l, q_l) over the
+draw, with the length map
+    q_l = sigma_w,l^2 * E_z[phi(m_{l-1} + sqrt(q_{l-1}) z)^2] + sigma_b,l^2      (z standard normal)
 and the backpropagated signal shrinks or grows per layer by
-    ||dL/dz_l|| / ||dL/dz_{l+1}|| = sqrt(chi_l),  chi_l = sigma_w,l+1^2 * E_z[phi'(sqrt(q_l) z)^2].
+    ||dL/dz_l|| / ||dL/dz_{l+1}|| = sqrt(chi_l),  chi_l = sigma_w,l+1^2 * E_z[phi'(m_l + sqrt(q_l) z)^2].
+A constant bias (m, as calibrated's 0.5) shifts every unit's mean: it is not a variance.
 Expectations are taken by Gauss-Hermite quadrature.
 """
 
@@ -63,13 +65,14 @@ def phi_and_derivative(activation: str, params: dict[str, Any] | None, x: np.nda
 
 @dataclass(frozen=True)
 class LayerPrior:
-    """One linear layer as the theory sees it: sigma_w^2 = Var(W) * fan_in, sigma_b^2, and the
-    activation that follows it (None for the output layer)."""
+    """One linear layer as the theory sees it: sigma_w^2 = Var(W) * fan_in, sigma_b^2 = Var(b), the
+    activation that follows it (None for the output layer) and the biases' mean m."""
 
     sigma_w2: float
     sigma_b2: float
     activation: str | None = None
     activation_params: dict[str, Any] | None = None
+    bias_mean: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def predict(layers: list[LayerPrior], input_second_moment: float = 1.0) -> Predi
     for layer, following in itertools.pairwise(layers):
         assert layer.activation is not None
         q_l = layer.sigma_w2 * moment + layer.sigma_b2
-        phi, dphi = phi_and_derivative(layer.activation, layer.activation_params, math.sqrt(q_l) * x)
+        phi, dphi = phi_and_derivative(layer.activation, layer.activation_params, layer.bias_mean + math.sqrt(q_l) * x)
         moment = gaussian_expectation(phi**2)
         q.append(q_l)
         chi.append(following.sigma_w2 * gaussian_expectation(dphi**2))
@@ -117,6 +120,10 @@ def network_priors(network: pd.DataFrame) -> tuple[list[LayerPrior], float]:
     """One run's network table (network.parquet, as recorded or as the job builds it) as the theory
     sees it, the output layer last, and the input second moment it starts from."""
     rows = network.sort_values("layer")
+    if "bias_mean" not in rows:
+        # Stores from before the mean: a constant bias was recorded as variance b^2.
+        constant = rows.bias.map(lambda b: float(b) if b != "default" else 0.0)
+        rows = rows.assign(bias_mean=constant, sigma_b2=rows.sigma_b2.where(rows.bias == "default", 0.0))
     last = int(rows.layer.max())
     layers = [
         LayerPrior(
@@ -124,6 +131,7 @@ def network_priors(network: pd.DataFrame) -> tuple[list[LayerPrior], float]:
             float(r.sigma_b2),
             None if int(r.layer) == last else str(r.activation),
             None if int(r.layer) == last else json.loads(r.activation_params),
+            float(r.bias_mean),
         )
         for r in rows.itertuples()
     ]
@@ -139,9 +147,9 @@ def prediction_for(layers: list[LayerPrior], input_second_moment: float) -> Pred
     return predict(layers, input_second_moment)
 
 
-def moments(activation: str, params: dict[str, Any] | None, q: float) -> tuple[float, float]:
-    """E[phi(z)^2] and E[phi'(z)^2] for z ~ N(0, q)."""
-    phi, dphi = phi_and_derivative(activation, params, math.sqrt(max(q, 0.0)) * nodes())
+def moments(activation: str, params: dict[str, Any] | None, q: float, mean: float = 0.0) -> tuple[float, float]:
+    """E[phi(z)^2] and E[phi'(z)^2] for z ~ N(mean, q)."""
+    phi, dphi = phi_and_derivative(activation, params, mean + math.sqrt(max(q, 0.0)) * nodes())
     return gaussian_expectation(phi**2), gaussian_expectation(dphi**2)
 
 
@@ -199,18 +207,21 @@ def critical_gain(activation: str, params: dict[str, Any] | None = None) -> floa
 
 
 def critical_gains(
-    activations: list[tuple[str, dict[str, Any] | None]], input_second_moment: float, sigma_b2: float = 0.0
+    activations: list[tuple[str, dict[str, Any] | None]],
+    input_second_moment: float,
+    sigma_b2: float = 0.0,
+    bias_mean: float = 0.0,
 ) -> list[float]:
     """Per-layer gains (one per linear layer, the output layer last) that make every hidden layer's
     predicted backward factor chi_l = 1, from the length map started at the real input's second
-    moment: layer 1 keeps gain 1; layer l+1 gets 1 / sqrt(E[phi_l'(z_l)^2]). ValueError naming
-    the layer where that is not finite."""
+    moment (biases N(bias_mean, sigma_b2)): layer 1 keeps gain 1; layer l+1 gets
+    1 / sqrt(E[phi_l'(z_l)^2]). ValueError naming the layer where that is not finite."""
     if not activations:
         raise ValueError("a model without hidden layers has no backward factor to make 1 (depth 0)")
     gains, moment = [1.0], input_second_moment
     for i, (activation, params) in enumerate(activations, start=1):
         q = gains[-1] ** 2 * moment + sigma_b2
-        moment, slope = moments(activation, params, q)
+        moment, slope = moments(activation, params, q, bias_mean)
         gain = 1 / math.sqrt(slope) if slope > 0 else math.inf
         if not math.isfinite(gain) or not math.isfinite(moment):
             raise ValueError(
@@ -219,3 +230,33 @@ def critical_gains(
             )
         gains.append(gain)
     return gains
+
+
+def critical_line(
+    activations: list[tuple[str, dict[str, Any] | None]], q_star: float, input_second_moment: float
+) -> list[tuple[float, float]]:
+    """(sigma_w^2, sigma_b^2) of every linear layer (the output layer last) that put a net on its
+    critical line at q*: every hidden pre-activation has variance q* and chi = 1 there, so
+    sigma_w^2 = 1 / E[phi'(z)^2] and sigma_b^2 = q* - sigma_w^2 E[phi(z)^2] with z ~ N(0, q*), each
+    from the activation the layer follows; layer 1 takes the first activation's sigma_b^2 and the
+    sigma_w^2 that brings the input's second moment to q*. ValueError where sigma_b^2 would be
+    negative (no critical line at that q*: sigmoid's mean alone exceeds small q*)."""
+    if not activations:
+        raise ValueError("a model without hidden layers has no critical line (depth 0)")
+    if not q_star > 0:
+        raise ValueError(f"q_star={q_star:g}: the variance q* must be > 0")
+    out = []
+    for i, (activation, params) in enumerate(activations, start=1):
+        square, slope = moments(activation, params, q_star)
+        sigma_w2 = 1 / slope if slope > 0 else math.inf
+        sigma_b2 = q_star - sigma_w2 * square
+        if sigma_b2 < -1e-12 * q_star or not math.isfinite(sigma_w2):
+            raise ValueError(
+                f"layer {i + 1} after layer {i} ({activation}): no critical line at q*={q_star:g}: chi = 1 needs "
+                f"sigma_w^2 = {sigma_w2:g}, which makes the variance {sigma_w2 * square:g} > q* without any bias"
+            )
+        out.append((sigma_w2, max(sigma_b2, 0.0)))
+    first_b2 = out[0][1]
+    if not input_second_moment > 0:
+        raise ValueError("the inputs' second moment is 0: no first-layer scale brings it to q*")
+    return [((q_star - first_b2) / input_second_moment, first_b2), *out]

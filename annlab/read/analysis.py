@@ -123,6 +123,26 @@ def over_training(layers: pd.DataFrame, runs: pd.DataFrame, stat: str, by: list[
     return mean_ci(with_runs(layers[layers.stat == stat], runs), [*by, "layer", "step"])
 
 
+def steps_to_fraction(epochs: pd.DataFrame, runs: pd.DataFrame, fraction: float) -> pd.Series:
+    """Per run: the optimiser step at which its training loss first falls to `fraction` of its
+    value at step 0, interpolated linearly between the epochs that bracket it (the loss is taken
+    once an epoch); NaN where it never does within the run."""
+    rows = epochs[epochs.metric == "train/loss"].merge(runs[["run_id", "steps"]], on="run_id")
+    out = {}
+    for run_id, part in rows.groupby("run_id"):
+        part = part.sort_values("epoch")
+        loss, epoch = part.value.to_numpy(float), part.epoch.to_numpy(float)
+        per_epoch = float(part.steps.iloc[0]) / max(epoch[-1], 1.0)
+        below = np.flatnonzero(loss <= fraction * loss[0])
+        if not len(below) or not np.isfinite(loss[0]):
+            out[run_id] = math.nan
+            continue
+        k = int(below[0])
+        share = (loss[k - 1] - fraction * loss[0]) / (loss[k - 1] - loss[k]) if k else 0.0
+        out[run_id] = per_epoch * (epoch[k - 1] + share * (epoch[k] - epoch[k - 1]) if k else epoch[0])
+    return pd.Series(out, name="steps_to_fraction", dtype=float)
+
+
 def hidden_only(layers: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The rows of hidden layers (1..depth of their run): the output layer's activation is the task's."""
     return layers[layers.layer <= layers.run_id.map(runs.set_index("run_id").depth).astype(int)]

@@ -255,6 +255,31 @@ def _gradient_distributions(f: Frames, o: Options) -> Built:
     return distribution_pages.pages(frame, title, "|dL/dz| on the probe batch (log scale)"), ""
 
 
+def _spectra(f: Frames, o: Options) -> Built:
+    from annlab.read import mean_field_pages, spectra
+    from annlab.read.store import load_spectra
+
+    recorded = load_spectra(f.usable, f.uri) if f.uri and len(f.usable) else pd.DataFrame()
+    if recorded.empty:
+        return [], "no Jacobian spectra recorded (probe.spectrum=0, or runs from before the record existed)"
+    return [mean_field_pages.spectrum_figure(spectra.log_singular_values(recorded, f.usable))], ""
+
+
+def _depth_scales(f: Frames, o: Options) -> Built:
+    from annlab.read import depth_scales, mean_field_pages
+
+    ended = f.runs[f.runs.status.isin(["FINISHED", "FAILED"])]
+    networks = load_networks(ended, f.uri) if f.uri and len(ended) else pd.DataFrame()
+    cells = depth_scales.cells(f.runs, f.epochs, networks) if not networks.empty else pd.DataFrame()
+    if (
+        cells.empty
+        or cells.groupby(["activation", "sigma_b2"]).sigma_w2.nunique().max() < 3
+        or cells.depth.nunique() < 2
+    ):
+        return [], "no grid of at least 3 values of sigma_w^2 x 2 depths (one sigma_w^2 per net)"
+    return [mean_field_pages.depth_scales_figure(cells, depth_scales.curves(cells), depth_scales.critical(cells))], ""
+
+
 # The report's figures in page order: key -> (title, builder).
 FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "activations": ("The experiment's activations and their derivatives (the seed's pictures)", _activations),
@@ -266,6 +291,8 @@ FIGURES: dict[str, tuple[str, Callable[[Frames, Options], Built]]] = {
     "activation_health": ("Activation health", _health),
     "symmetry": ("Symmetry", _symmetry),
     "gain_map": ("Gain map", _gain_map),
+    "jacobian_spectra": ("Jacobian spectra (step 0)", _spectra),
+    "depth_scales": ("Depth scales: trainability over sigma_w^2 and depth", _depth_scales),
     "activation_distributions": ("Activation distributions per layer", _activation_distributions),
     "gradient_distributions": ("Gradient distributions per layer", _gradient_distributions),
 }

@@ -19,6 +19,7 @@ from annlab.record import (
     EPOCH_TABLE,
     LAYER_TABLE,
     NETWORK_TABLE,
+    SPECTRUM_TABLE,
     STATS,
     TASKS,
 )
@@ -101,6 +102,12 @@ def _row(run: Run, experiment: str) -> dict[str, object]:
         "steps": metrics.get("steps", float("nan")),
         "train_seconds": metrics.get("train_seconds", float("nan")),
         "init_bias": _param(run, "init.bias"),
+        # The init's own params, "key=value" joined by ", " (the critical line's q*, a gain)
+        "init_params": ", ".join(
+            f"{k.removeprefix('init.params.')}={v}"
+            for k, v in sorted(run.data.params.items())
+            if k.startswith("init.params.")
+        ),
         "lr": float(_param(run, "optimizer.lr", "nan")),
         "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
         "end_time": pd.to_datetime(run.info.end_time, unit="ms") if run.info.end_time else pd.NaT,
@@ -189,6 +196,12 @@ def load_networks(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
     """The networks `runs` built, a row per run x linear layer (the record's network table);
     runs recorded before that table existed have no rows."""
     return _tables(runs, NETWORK_TABLE, tracking_uri, missing_ok=True)
+
+
+def load_spectra(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:
+    """The Jacobian spectra `runs` recorded (record.SPECTRUM_TABLE, with run_id); runs recorded
+    without one (probe.spectrum=0, or before it existed) have no rows."""
+    return _tables(runs, SPECTRUM_TABLE, tracking_uri, missing_ok=True)
 
 
 def load_distributions(runs: pd.DataFrame, tracking_uri: str) -> pd.DataFrame:

@@ -14,9 +14,13 @@ from annlab.studies.common import MissingData
 
 
 def run_study(name: str, extra: Sequence[str]) -> int:
-    """Run the study's grid through the Hydra entry point, as a user would."""
+    """Run the study's grid through the Hydra entry point, as a user would (then each of its
+    parts' grids, with the same overrides); the worst exit status of them."""
     tic = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "annlab.run", "-m", f"+experiments={name}", *extra])
+    codes = []
+    for grid in (name, *STUDIES[name].parts):
+        codes.append(subprocess.call([sys.executable, "-m", "annlab.run", "-m", f"+experiments={grid}", *extra]))
+    code = max(codes)
     print(f"annlab study: {name} ran in {time.perf_counter() - tic:.0f}s (exit {code})")
     return code
 

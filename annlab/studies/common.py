@@ -96,6 +96,8 @@ class Study:
     name: str
     finding: str
     check: Callable[[Frames], Verdict]
+    # More grids of the same study, run after experiments/NAME.yaml (experiments/PART.yaml each)
+    parts: tuple[str, ...] = ()
 
 
 def measured_and_predicted(frames: Frames, agg: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:

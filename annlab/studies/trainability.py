@@ -118,12 +118,51 @@ def _correlation_rows(v: Verdict, frames: Frames, table: pd.DataFrame) -> None:
     )
 
 
+def spread_at_start(frames: Frames) -> pd.DataFrame:
+    """Per activation x init, the means over seeds of the Jacobian dz_L/dz_1's mean squared
+    singular value at step 0 and of its spread, Var(s^2) / mean(s^2)^2 (the variance of JJ^T's
+    eigenvalues apart from their scale, which chi already measures); empty where the runs
+    recorded no spectrum (probe.spectrum=0)."""
+    import pandas as pd
+
+    from annlab.read import spectra
+    from annlab.read.store import load_spectra
+
+    recorded = load_spectra(frames.usable, frames.uri) if frames.uri else pd.DataFrame()
+    per_run = spectra.moments(recorded, frames.usable)
+    if per_run.empty:
+        return pd.DataFrame(columns=["mean", "spread"])
+    per_run = per_run.assign(spread=per_run.variance / per_run["mean"] ** 2)
+    return per_run.groupby(["activation", "init"])[["mean", "spread"]].mean()
+
+
+def _spread_rows(v: Verdict, frames: Frames, table: pd.DataFrame) -> None:
+    """The Jacobian's spread per cell, where recorded, and how well one threshold on it separates
+    the cells that train from those that do not (reported)."""
+    found = spread_at_start(frames)
+    if found.empty:
+        v.add("spread of dz_L/dz_1 at step 0", "not recorded", "(reported: re-run with probe.spectrum=8)", True)
+        return
+    for act in sorted({a for a, _ in found.index}):
+        shown = ", ".join(f"{i} {r.spread:.3g} ({r['mean']:.2g})" for i, r in found.loc[act].iterrows())
+        v.add(f"{act}: spread Var(s^2)/mean^2 of dz_L/dz_1, step 0", shown, "(reported; in brackets mean(s^2))", True)
+    trained = table.acc.reindex(found.index) > AT_CHANCE
+    cut, side, errors = separation(found.spread, trained)
+    v.add(
+        "one threshold on that spread",
+        f"trains when {side} {cut:.3g}: {errors} of {len(found)} cells wrong",
+        "(reported: how well the Jacobian's spread separates training from not)",
+        True,
+    )
+
+
 def check(frames: Frames) -> Verdict:
     need(frames, init=["xavier", "kaiming", "critical", "calibrated"], activation=["sigmoid", "relu"])
     v = Verdict()
     table = scores(frames)
     _reported_rows(v, table)
     _correlation_rows(v, frames, table)
+    _spread_rows(v, frames, table)
     crit, xav, kai = (_cell(table, "sigmoid", i) for i in ("critical", "xavier", "kaiming"))
     v.add(
         "sigmoid: critical against xavier, kaiming",

@@ -44,6 +44,10 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
             node.pop(leaf, None)
     _legacy_names(data)
     model = data["model"]
+    # bias_std (added since) at 0 draws the constant bias, as before it existed, in every init.
+    for init in [data.get("init"), model.get("output_init"), *(layer["init"] for layer in model.get("layers") or [])]:
+        if isinstance(init, dict) and init.get("bias_std", 0.0) == 0.0:
+            init.pop("bias_std", None)
     if model.get("layers") is not None:  # a per-layer model: the old shape carried depth, width and group defaults
         data.update({k: data.get(k) or v for k, v in _OLD_GROUP_DEFAULTS.items()})
         model.update(depth=len(model["layers"]), width=model["layers"][0]["width"] if model["layers"] else 0)

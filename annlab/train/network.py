@@ -13,9 +13,9 @@ from annlab import record
 from annlab.config import RunConfig
 from annlab.net import spectrum
 from annlab.net.correlation import predicted_example_cosine
-from annlab.net.inits import bias_variance, weight_variance
+from annlab.net.inits import weight_variance
 from annlab.net.model import MLP
-from annlab.net.theory import network_priors, predict
+from annlab.net.theory import network_priors
 from annlab.train.data import Split
 from annlab.train.loop import probe_indices
 
@@ -33,7 +33,8 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
     names = {id(module): name for name, module in model.named_children()}
     hidden = cfg.hidden_layers
     rows = []
-    for i, (linear, gain) in enumerate(zip(model.layers(), model.gains, strict=True), start=1):
+    layers = zip(model.layers(), model.gains, model.bias_moments, strict=True)
+    for i, (linear, gain, (bias_mean, sigma_b2)) in enumerate(layers, start=1):
         spec = hidden[i - 1] if i <= len(hidden) else None
         init = spec.init if spec is not None else cfg.output_init
         fan_in, fan_out = linear.in_features, linear.out_features
@@ -50,9 +51,11 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
                 "init": init.name,
                 "init_params": json.dumps(init.params, sort_keys=True),
                 "bias": str(init.bias),
+                "bias_std": init.bias_std,
                 "sigma_w2": sigma_w2,
                 "gain": math.sqrt(sigma_w2) if sigma_w2 >= 0 else float("nan"),  # NaN: the init is not random
-                "sigma_b2": bias_variance(init.bias, fan_in),
+                "sigma_b2": sigma_b2,
+                "bias_mean": bias_mean,
                 "input_second_moment": data.input_second_moment if i == 1 else float("nan"),
             }
         )
@@ -66,21 +69,16 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
 def spectrum_table(cfg: RunConfig, model: MLP, data: Split, network: pd.DataFrame) -> pd.DataFrame | None:
     """probe.spectrum > 0: the singular values of the Jacobian dz_L / dz_1 at initialisation for
     that many probe examples (a row per example x singular value, float64), with the theory's
-    mean and variance of s^2 (Pennington et al. 2017) on every row; None when off."""
+    mean and variance of s^2 for that example (Pennington et al. 2017) on its rows; None when off."""
     if not cfg.probe.spectrum or model.depth < 1:
         return None
     x = probe_batch(cfg, data)[: cfg.probe.spectrum]
     values = spectrum.singular_values(model.layers(), model.acts, x.to(next(model.parameters()).device)).cpu()
-    layers, moment = network_priors(network)
-    mean = variance = float("nan")
-    if all(math.isfinite(layer.sigma_w2) for layer in layers):
-        prediction = predict(layers, moment)
-        mu = [
-            spectrum.moments(lay.activation or "", lay.activation_params, q)
-            for lay, q in zip(layers[:-2], prediction.q, strict=False)
-        ]
-        orthogonal = all("orthogonal" in h.init.name for h in cfg.hidden_layers[1:])
-        mean, variance = spectrum.predicted(prediction.chi[:-1], mu, orthogonal)
-    rows = [(i, k, float(s)) for i, row in enumerate(values) for k, s in enumerate(row)]
-    frame = pd.DataFrame(rows, columns=["example", "index", "singular_value"])
-    return frame.assign(step=0, predicted_mean=mean, predicted_variance=variance)
+    layers, _ = network_priors(network)
+    orthogonal = all("orthogonal" in h.init.name for h in cfg.hidden_layers[1:])
+    # Each example's own prediction, from its own input second moment: an example's length sets
+    # its q in every layer, and the spread depends on q (tanh's mu_2 / mu_1^2 grows with it).
+    predicted = [spectrum.predicted_for(layers, float(row.double().square().mean()), orthogonal) for row in x]
+    rows = [(i, k, float(s), *predicted[i]) for i, row in enumerate(values) for k, s in enumerate(row)]
+    frame = pd.DataFrame(rows, columns=["example", "index", "singular_value", "predicted_mean", "predicted_variance"])
+    return frame.assign(step=0)
