@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from annlab.names import ACTIVATION_NAMES, CRITICAL_LINE, INIT_NAMES
+from annlab.part_configs import ActivationConfig, InitConfig
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -23,45 +23,6 @@ class _Strict(BaseModel):
 
 # Names are checked against torch-free lists (annlab.names, annlab.train.datasets): validating a
 # config imports no torch or scikit-learn.
-class ActivationConfig(_Strict):
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in ACTIVATION_NAMES:
-            raise ValueError(f"unknown activation {v!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
-        return v
-
-
-class InitConfig(_Strict):
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    # A constant, or "default": PyTorch's own bias init U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    bias: float | Literal["default"] = 0.0
-    # > 0: biases drawn from N(bias, bias_std^2), as the mean-field papers draw them (sigma_b).
-    bias_std: float = Field(0.0, ge=0.0)
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in INIT_NAMES:
-            raise ValueError(f"unknown init {v!r}; allowed: {', '.join(INIT_NAMES)}")
-        return v
-
-    @model_validator(mode="after")
-    def _bias_drawn_once(self) -> InitConfig:
-        if self.bias_std and self.bias == "default":
-            raise ValueError("bias_std > 0 draws the bias from N(bias, bias_std^2): bias=default draws it already")
-        if self.name in CRITICAL_LINE and (self.bias != 0.0 or self.bias_std):
-            raise ValueError(
-                f"init={self.name} solves sigma_b^2 itself (biases N(0, sigma_b^2) on the critical line): "
-                "leave bias=0.0 and bias_std=0.0"
-            )
-        return self
-
-
 class DatasetConfig(_Strict):
     name: str
     n_samples: int | None = Field(ge=2)

@@ -41,7 +41,8 @@ def suffixes(cfg: RunConfig) -> str:
     out = ""
     inits = [layer.init for layer in cfg.hidden_layers] if cfg.per_layer else [cfg.init] if cfg.init else []
     biases = {init.bias for init in inits}
-    if len(biases) == 1 and all(init.bias != group_default("init", init.name, "bias") for init in inits):
+    # a user's init has no option file: its bias default is the schema's, 0
+    if len(biases) == 1 and all(init.bias != (group_default("init", init.name, "bias") or 0.0) for init in inits):
         out += f"-b{_number(biases.pop())}"
     stds = {init.bias_std for init in inits}
     if len(stds) == 1 and all(init.bias_std for init in inits):

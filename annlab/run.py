@@ -23,6 +23,7 @@ from annlab import outcomes
 from annlab.config import ConfigError, RunConfig, parse_config
 from annlab.jobs import JobPlace, choices_of, fail, reap_stale, run_one
 from annlab.outcomes import SWEEP_ENV, SWEEP_ID_ENV, SWEEP_START_ENV, TOTAL_ENV, sweep_summary
+from annlab.parts import LAUNCH_DIR_ENV
 from annlab.paths import ROOT
 from annlab.record import resolve_uri
 
@@ -32,6 +33,9 @@ from annlab.record import resolve_uri
 # conf/config.yaml puts ROOT on Hydra's search path, so that the studies in experiments/
 # compose as the config group `experiments` from any working directory.
 os.environ.setdefault("ANNLAB_ROOT", str(ROOT))
+# The folder a user launches from is importable (their own activations, inits and datasets by
+# `_target_`), for `python -m annlab.run` and `annlab-run` alike, and in joblib and SLURM workers.
+os.environ.setdefault(LAUNCH_DIR_ENV, os.getcwd())
 ANNLAB_PLUGINS = "hydra_plugins.annlab_launchers."
 
 

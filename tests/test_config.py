@@ -70,6 +70,11 @@ def test_groups_hold_the_contracted_options() -> None:
 def test_every_option_composes_and_builds(group: str, config: Callable[..., RunConfig]) -> None:
     for option in options(group):
         extra = [ONE_LAYER] if option == "per_layer" else []
+        if option == "custom":  # the user's own activation or init by its import path
+            extra = {
+                "activation": ["activation._target_=torch.tanh", "activation.name=mytanh"],
+                "init": ["init._target_=torch.nn.init.xavier_normal_", "init.name=myxavier"],
+            }[group]
         cfg = config(f"{group}={option}", "dataset.n_samples=200" if group != "dataset" else "trainer.epochs=1", *extra)
         check(cfg)  # data made, model built: nothing left to fail at training time
 

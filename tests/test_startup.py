@@ -57,7 +57,7 @@ def test_help_is_annlabs_own_page(tmp_path: Path) -> None:
     page = proc.stdout
     assert page.startswith("annlab: how activation functions and weight initialisation behave")
     assert "powered by Hydra" not in page
-    assert "activation: elu, gelu, identity," in page and "init: calibrated, calibrated_orthogonal," in page
+    assert "activation: custom, elu, gelu, identity," in page and "init: calibrated, calibrated_orthogonal," in page
     assert page.count("python -m annlab.") >= 3  # the three examples
     assert "sqlite:///mlflow.db" in page and "README.md" in page
     assert "activation:\n  name: tanh" in page  # the config, with the overrides given

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from annlab.names import INIT_ALIASES, INIT_NAMES, INIT_REGISTRY_NAMES
 from annlab.net.critical import fill
+from annlab.parts import USER_INITS, evaluate, import_object
 
 Params = dict[str, Any]
 NAN = float("nan")
@@ -95,7 +96,9 @@ ALIASES = INIT_ALIASES
 
 
 def resolve_init(name: str) -> str:
-    """The registry name behind `name` (aliases resolved); ValueError if unknown."""
+    """The registry name behind `name` (aliases resolved; a user's init is its own); ValueError if unknown."""
+    if name in USER_INITS:
+        return name
     resolved = ALIASES.get(name, name)
     if resolved not in INITS:
         raise ValueError(f"init={name!r} is unknown; allowed: {', '.join(INIT_NAMES)}")
@@ -103,7 +106,11 @@ def resolve_init(name: str) -> str:
 
 
 def weight_variance(name: str, params: Params | None, fan_in: int, fan_out: int) -> float:
-    """Var(W_ij) of init `name` for a layer of `fan_in` inputs and `fan_out` units (NaN: not random)."""
+    """Var(W_ij) of init `name` for a layer of `fan_in` inputs and `fan_out` units (NaN: not random,
+    or a user's init without a variance formula: measure it on the drawn weights)."""
+    if name in USER_INITS:
+        formula = USER_INITS[name][1]
+        return evaluate(formula, {**(params or {}), "fan_in": fan_in, "fan_out": fan_out}) if formula else NAN
     return INITS[resolve_init(name)].variance(params or {}, fan_in, fan_out)
 
 
@@ -123,6 +130,10 @@ def init_linear(
     `bias="default"` keeps PyTorch's own bias init (U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
     """
     resolved = resolve_init(name)
+    if resolved in USER_INITS:
+        _user_fill(layer.weight, resolved, params or {})
+        _bias(layer, bias, bias_std)
+        return
     # A fresh nn.Linear already holds PyTorch's default init: drawing it again would waste
     # random numbers and make the seed's `nn.Linear(2, 2)` differ from annlab's under one seed.
     if resolved != "pytorch" or params:
@@ -130,6 +141,25 @@ def init_linear(
             INITS[resolved].fill(layer.weight, **(params or {}))
         except TypeError as err:
             raise ValueError(f"init={name!r}: bad params {params}: {err}") from None
+    _bias(layer, bias, bias_std)
+
+
+def _user_fill(w: Tensor, name: str, params: Params) -> None:
+    """A user's init (annlab.parts.USER_INITS): its function fills `w` in place, outside autograd."""
+    target = USER_INITS[name][0]
+    fill_fn = import_object(target)
+    if isinstance(fill_fn, type) or not callable(fill_fn):
+        raise ValueError(f"init {name}: _target_={target} is not a function that fills a weight tensor")
+    try:
+        with torch.no_grad():
+            fill_fn(w, **params)
+    except TypeError as err:
+        raise ValueError(f"init {name} (_target_={target}): bad params {params}: {err}") from None
+    if not torch.isfinite(w).all():
+        raise ValueError(f"init {name} (_target_={target}) drew non-finite weights")
+
+
+def _bias(layer: nn.Linear, bias: float | str, bias_std: float) -> None:
     if layer.bias is None or bias == "default":
         return
     if bias_std > 0:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
+from annlab.parts import USER_ACTIVATIONS
 from annlab.read import analysis, correlation_page, distribution_pages, expected, figures, gain_map
 from annlab.read import layer_distributions as dists
 from annlab.read.store import Frames, load_networks
@@ -218,7 +219,7 @@ def _activations(f: Frames, o: Options) -> Built:
     from annlab.read import activation_page
 
     ran = {name for names in f.runs.activation.dropna() for name in str(names).split(",")}
-    shown = [name for name in activation_page.HIDDEN if name in ran]
+    shown = [name for name in (*activation_page.HIDDEN, *sorted(USER_ACTIVATIONS)) if name in ran]
     if not shown:
         return [], "no run with a known hidden activation"
     slopes = analysis.learned_slopes(f.layers, f.usable) if not f.layers.empty and "prelu" in shown else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from annlab.parts import PartImportError
 from annlab.read import figures
 from annlab.read.pages import FIGURES, Options
 from annlab.read.store import Frames, StoreError, load
@@ -34,7 +35,10 @@ def build_report(f: Frames, experiment: str, path: Path, keys: Sequence[str], o:
     result = ReportResult(path, 0)
     drawn: list[Figure] = []
     for key in keys:
-        pages, why = FIGURES[key][1](f, o)
+        try:
+            pages, why = FIGURES[key][1](f, o)
+        except PartImportError as err:  # a user's activation that does not import where the report is built
+            pages, why = [], f"needs a user's part that does not import here: {err}"
         if pages:
             drawn += pages
             result.drawn.append(key)

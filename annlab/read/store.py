@@ -13,6 +13,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
 from annlab import record
+from annlab.parts import register_activation
 from annlab.record import (
     ACTIVATION_PARAM_STATS,
     DISTRIBUTIONS_TABLE,
@@ -79,6 +80,10 @@ def _row(run: Run, experiment: str) -> dict[str, object]:
     # A first-release per-layer run recorded the group defaults it ignored: its model's name says more.
     legacy = model if model != "mlp" else None
     init = _param(run, "init.name")
+    target = _param(run, "activation._target_")
+    if target and target != "None" and tags.get(record.ACTIVATION):
+        # A user's activation: its short name builds it on the read side too (annlab.parts).
+        register_activation(tags[record.ACTIVATION], target)
     score = TASKS[task].score if task in TASKS else "acc"
     return {
         "run_id": run.info.run_id,

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from annlab.config import RunConfig
+from annlab.parts import fingerprint
 from annlab.record import RENAMED
 
 # Names renamed since the first release, back to the names old runs' identities were made from.
@@ -44,10 +45,25 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
             node.pop(leaf, None)
     _legacy_names(data)
     model = data["model"]
-    # bias_std (added since) at 0 draws the constant bias, as before it existed, in every init.
+    # A built-in activation has no import path (added since); a user's part is identified by what
+    # it ran too, so that editing it retrains (annlab.parts.fingerprint).
+    for act in [data.get("activation"), *(layer["activation"] for layer in model.get("layers") or [])]:
+        if isinstance(act, dict):
+            target = act.pop("target", None)
+            if target is not None:
+                act.update(target=target, fingerprint=fingerprint(target))
+    # bias_std (added since) at 0 draws the constant bias, as before it existed, in every init; a
+    # built-in init has no import path or variance formula (added since); a user's is fingerprinted.
     for init in [data.get("init"), model.get("output_init"), *(layer["init"] for layer in model.get("layers") or [])]:
-        if isinstance(init, dict) and init.get("bias_std", 0.0) == 0.0:
+        if not isinstance(init, dict):
+            continue
+        if init.get("bias_std", 0.0) == 0.0:
             init.pop("bias_std", None)
+        target = init.pop("target", None)
+        if init.get("variance", 0) is None:
+            init.pop("variance")
+        if target is not None:
+            init.update(target=target, fingerprint=fingerprint(target))
     if model.get("layers") is not None:  # a per-layer model: the old shape carried depth, width and group defaults
         data.update({k: data.get(k) or v for k, v in _OLD_GROUP_DEFAULTS.items()})
         model.update(depth=len(model["layers"]), width=model["layers"][0]["width"] if model["layers"] else 0)

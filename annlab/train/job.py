@@ -18,6 +18,7 @@ import yaml
 from annlab import __version__, record
 from annlab.config import ConfigError, RunConfig
 from annlab.naming import run_name
+from annlab.net.activations import build_activation
 from annlab.net.model import MLP
 from annlab.progress import JobProgress, Watched
 from annlab.record import resolve_uri
@@ -127,6 +128,13 @@ def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
             f"dataset.n_samples={d.n_samples} with val_fraction={d.val_fraction} leaves "
             f"{len(data.x_train)} training and {len(data.x_val)} validation examples"
         )
+    try:
+        # A user's activation, checked before anything else builds it (its message names it).
+        for layer in cfg.hidden_layers:
+            if layer.activation.target is not None:
+                build_activation(layer.activation.name, layer.activation.params)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     try:
         model = build_model(cfg, data).to(device)
     except (TypeError, ValueError) as err:

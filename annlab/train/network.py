@@ -38,8 +38,12 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
         spec = hidden[i - 1] if i <= len(hidden) else None
         init = spec.init if spec is not None else cfg.output_init
         fan_in, fan_out = linear.in_features, linear.out_features
-        # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's formula.
+        # sigma_w^2 = Var(W) * fan_in: the gain the model chose (critical, calibrated), else the init's
+        # formula; a user's init without one: measured on the drawn weights (and said so).
         sigma_w2 = gain**2 if gain is not None else weight_variance(init.name, init.params, fan_in, fan_out) * fan_in
+        source = "gain" if gain is not None else "formula"
+        if init.target is not None and init.variance is None:
+            sigma_w2, source = float(linear.weight.detach().double().var()) * fan_in, "measured"
         rows.append(
             {
                 "layer": i,
@@ -53,6 +57,7 @@ def network_table(cfg: RunConfig, model: MLP, data: Split) -> pd.DataFrame:
                 "bias": str(init.bias),
                 "bias_std": init.bias_std,
                 "sigma_w2": sigma_w2,
+                "sigma_w2_from": source,
                 "gain": math.sqrt(sigma_w2) if sigma_w2 >= 0 else float("nan"),  # NaN: the init is not random
                 "sigma_b2": sigma_b2,
                 "bias_mean": bias_mean,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from annlab.net.activations import SATURATED
+from annlab.net.activations import SATURATED, SATURATED_Z
 from annlab.net.model import MLP
 from annlab.record import ACTIVATION_PARAM_STATS, STATS
 from annlab.train.cosines import WeightLayout, as_lengths, example_cosine, norms, segment_offsets, segment_sum
@@ -77,14 +77,29 @@ class Probe:
         self.learned = [(i, list(act.parameters())) for i, act in enumerate(model.acts) if list(act.parameters())]
         self.distributions = Distributions([*model.activation_names, model.output_activation_name])
         # Runs of consecutive layers whose activation has the same saturation rule: one op each.
+        # A user's bounded activation is read from z by its own module (its own parameters): a run of one.
         names = [*model.activation_names, model.output_activation_name]
-        self.saturation: list[tuple[Callable[[Tensor], Tensor], slice, slice, Tensor]] = []
-        for name, run in itertools.groupby(range(self.n_layers), key=names.__getitem__):
+        keys = [(n, i) if n in SATURATED_Z else (n, -1) for i, n in enumerate(names)]
+        self.saturation: list[tuple[Callable[[Tensor, Tensor], Tensor], slice, slice, Tensor]] = []
+        for (name, _), run in itertools.groupby(range(self.n_layers), key=keys.__getitem__):
             first, last = (idx := list(run))[0], idx[-1] + 1
+            rule: Callable[[Tensor, Tensor], Tensor] | None = None
             if name in SATURATED:
+                rule = lambda z, a, on_a=SATURATED[name]: on_a(a)  # noqa: E731
+            elif name in SATURATED_Z:
+                rule = lambda z, a, on_z=SATURATED_Z[name], act=model.acts[first]: on_z(act, z)  # noqa: E731
+            if rule is not None:
                 start, stop = int(self.by_layer[first]), int(self.by_layer[last])
                 offsets = self.by_layer[first : last + 1] - start
-                self.saturation.append((SATURATED[name], slice(first, last), slice(start, stop), offsets))
+                self.saturation.append((rule, slice(first, last), slice(start, stop), offsets))
+
+    def _saturated(self, z: Tensor, a: Tensor, count: Tensor) -> Tensor:
+        """Each layer's share of saturated units x examples (0 where its activation has no rule)."""
+        saturated = torch.zeros(self.n_layers)
+        for rule, layers, units, offsets in self.saturation:
+            hits = rule(z[:, units], a[:, units]).sum(0, dtype=a.dtype)
+            saturated[layers] = segment_sum(hits, offsets) / count[layers]
+        return saturated
 
     def _flat_weights(self) -> Tensor:
         return torch.cat(self._weight_views)
@@ -166,10 +181,7 @@ class Probe:
         packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=shape.packed)
         examples = example_cosine(packed[:, : self.n_units], self._membership(packed.device))
 
-        a = packed[:, self.n_units :]
-        saturated = torch.zeros(n)
-        for rule, layers, units, offsets in self.saturation:
-            saturated[layers] = segment_sum(rule(a[:, units]).sum(0, dtype=a.dtype), offsets) / count[layers]
+        saturated = self._saturated(packed[:, : self.n_units], packed[:, self.n_units :], count)
         # Two passes (sums, then squares centred on each unit's mean, in place): Welford's
         # torch.var_mean is several times slower on CPU for these shapes, and one pass of raw
         # squares cancels badly for units far from zero with a small spread (sigmoid's a).
