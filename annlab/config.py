@@ -24,6 +24,8 @@ class _Strict(BaseModel):
 # Names are checked against torch-free lists (annlab.names, annlab.train.datasets): validating a
 # config imports no torch or scikit-learn.
 class DatasetConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: str
     n_samples: int | None = Field(ge=2)
     val_fraction: float = Field(gt=0.0, lt=1.0)
@@ -31,6 +33,12 @@ class DatasetConfig(_Strict):
     # the raw feature scale, which some init experiments depend on.
     standardize: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
+    # dataset=file: a CSV or parquet file and its target column; dataset=custom: a function
+    # returning (X, y) by its import path. Their task is inferred from the target unless given.
+    path: str | None = None
+    target: str | None = None
+    factory: str | None = Field(default=None, alias="_target_")
+    task: Task | None = None
 
     @field_validator("name")
     @classmethod
@@ -48,6 +56,15 @@ class DatasetConfig(_Strict):
 
         if self.n_samples is None and not DATASETS[self.name].bundled:
             raise ValueError(f"n_samples is required for the synthetic dataset {self.name!r}")
+        wanted = {"file": ("path", "target"), "custom": ("factory",)}.get(self.name, ())
+        for key in ("path", "target", "factory", "task"):
+            shown = "_target_" if key == "factory" else key
+            if key in wanted and getattr(self, key) in (None, "???"):
+                raise ValueError(f"dataset={self.name} needs dataset.{shown}")
+            if key not in wanted and getattr(self, key) is not None and not (key == "task" and wanted):
+                raise ValueError(
+                    f"dataset.{shown}={getattr(self, key)}: dataset={self.name} would ignore it, so it is refused"
+                )
         return self
 
 
@@ -193,8 +210,8 @@ class RunConfig(_Strict):
                     f"{key}={getattr(self, key).name}: model={model.name} sets every layer's {key} in model.layers; "
                     "this value would be ignored, so it is refused"
                 )
-        task = DATASETS[self.dataset.name].task
-        if model.task is not None and model.task != task:
+        task = self.dataset.task or DATASETS[self.dataset.name].task
+        if model.task is not None and task != "infer" and model.task != task:  # a file's: checked on its data
             raise ValueError(
                 f"model={model.name} is built for a {model.task} task but dataset={self.dataset.name} is {task}"
             )

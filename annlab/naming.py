@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from annlab.config import RunConfig
@@ -61,6 +62,18 @@ def suffixes(cfg: RunConfig) -> str:
 def run_name(cfg: RunConfig) -> str:
     """`{activation}-{init}-d{depth}-{dataset}-s{seed}`, or `{model name}-{dataset}-s{seed}` for a
     per-layer model, then `suffixes`."""
+    data = dataset_label(cfg)
     if cfg.per_layer or cfg.activation is None or cfg.init is None:
-        return f"{cfg.model.name}-{cfg.dataset.name}-s{cfg.seed}{suffixes(cfg)}"
-    return f"{cfg.activation.name}-{cfg.init.name}-d{cfg.depth}-{cfg.dataset.name}-s{cfg.seed}{suffixes(cfg)}"
+        return f"{cfg.model.name}-{data}-s{cfg.seed}{suffixes(cfg)}"
+    return f"{cfg.activation.name}-{cfg.init.name}-d{cfg.depth}-{data}-s{cfg.seed}{suffixes(cfg)}"
+
+
+def dataset_label(cfg: RunConfig) -> str:
+    """The dataset's name in a run name: a file's stem (dataset=file), a function's short name
+    (dataset=custom), else the dataset's own."""
+    d = cfg.dataset
+    if d.name == "file" and d.path:
+        return Path(d.path).stem
+    if d.name == "custom" and d.factory:
+        return d.factory.rsplit(".", 1)[-1]
+    return d.name

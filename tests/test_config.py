@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from annlab.config import ConfigError, RunConfig, parse_config
@@ -67,14 +68,18 @@ def test_groups_hold_the_contracted_options() -> None:
 
 
 @pytest.mark.parametrize("group", ["activation", "init", "dataset", "model", "optimizer"])
-def test_every_option_composes_and_builds(group: str, config: Callable[..., RunConfig]) -> None:
+def test_every_option_composes_and_builds(group: str, config: Callable[..., RunConfig], tmp_path: Path) -> None:
+    pd.DataFrame({"a": [0.1 * i for i in range(200)], "y": [i % 2 for i in range(200)]}).to_csv(tmp_path / "d.csv")
     for option in options(group):
         extra = [ONE_LAYER] if option == "per_layer" else []
         if option == "custom":  # the user's own activation or init by its import path
             extra = {
                 "activation": ["activation._target_=torch.tanh", "activation.name=mytanh"],
                 "init": ["init._target_=torch.nn.init.xavier_normal_", "init.name=myxavier"],
+                "dataset": ["dataset._target_=userparts.acts.two_blobs"],
             }[group]
+        if option == "file":
+            extra = [f"dataset.path={tmp_path / 'd.csv'}", "dataset.target=y"]
         cfg = config(f"{group}={option}", "dataset.n_samples=200" if group != "dataset" else "trainer.epochs=1", *extra)
         check(cfg)  # data made, model built: nothing left to fail at training time
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from annlab.config import DatasetConfig
 from annlab.train.datasets import ALIASES, DATASETS, DatasetInfo, resolve_dataset  # noqa: F401 (re-exported)
+from annlab.train.user_data import call_function, infer_task, read_file
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,11 @@ def _make_split(d: DatasetConfig, seed: int) -> Split:
     from sklearn.preprocessing import StandardScaler
 
     info = DATASETS[d.name]
-    x, y = info.make(d.n_samples, seed, **d.params)
-    classify = info.task != "regression"
+    x, y = _arrays(d, seed)
+    task = d.task or (info.task if info.task != "infer" else infer_task(y))
+    if task == "regression" and y.dtype.kind not in "biuf":
+        raise ValueError(f"dataset.task=regression needs a numeric target, not {y.dtype}")
+    classify = task != "regression"
     x_tr, x_va, y_tr, y_va = train_test_split(
         x, y, test_size=d.val_fraction, random_state=seed, stratify=y if classify else None
     )
@@ -74,14 +78,31 @@ def _make_split(d: DatasetConfig, seed: int) -> Split:
         classes, y_tr = np.unique(y_tr, return_inverse=True)
         y_va = np.searchsorted(classes, y_va)
         n_classes = len(classes)
-        if info.task == "binary" and n_classes != 2:
+        if task == "binary" and n_classes != 2:
             raise ValueError(f"dataset={d.name!r} is binary but has {n_classes} classes")
     else:
         mean, std = y_tr.mean(), y_tr.std() or 1.0
         y_tr, y_va = (y_tr - mean) / std, (y_va - mean) / std
         n_classes = 0
-    task = info.task
     return Split(d.name, task, _features(x_tr), _targets(y_tr, task), _features(x_va), _targets(y_va, task), n_classes)
+
+
+def _arrays(d: DatasetConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset's features and targets: made, bundled, or the user's (a file, a function), of
+    which n_samples (if given) keeps that many rows, drawn as a bundled dataset's are."""
+    from sklearn.model_selection import train_test_split
+
+    if d.name == "file":
+        assert d.path is not None and d.target is not None
+        x, y = read_file(d.path, d.target)
+    elif d.name == "custom":
+        assert d.factory is not None
+        x, y = call_function(d.factory, d.params, seed)
+    else:
+        return DATASETS[d.name].make(d.n_samples, seed, **d.params)
+    if d.n_samples is not None and d.n_samples < len(y):
+        x, _, y, _ = train_test_split(x, y, train_size=d.n_samples, random_state=seed)
+    return x, y
 
 
 def _features(x: np.ndarray) -> Tensor:

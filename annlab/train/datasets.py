@@ -62,6 +62,10 @@ def _bundled(loader: str) -> Callable[..., Arrays]:
     return load
 
 
+def _made_elsewhere(n_samples: int | None, seed: int) -> Arrays:
+    raise RuntimeError("the user's data is read by annlab.train.user_data")
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """A registry entry: how to make the arrays and what task they pose."""
@@ -85,6 +89,9 @@ DATASETS: dict[str, DatasetInfo] = {
     "breast_cancer": DatasetInfo(_bundled("load_breast_cancer"), "binary", bundled=True),
     "digits": DatasetInfo(_bundled("load_digits"), "multiclass", bundled=True),
     "diabetes": DatasetInfo(_bundled("load_diabetes"), "regression", bundled=True),
+    # The user's own (annlab.train.user_data): their task is inferred from the target.
+    "file": DatasetInfo(_made_elsewhere, "infer", bundled=True),
+    "custom": DatasetInfo(_made_elsewhere, "infer", bundled=True),
 }
 
 # Names of the first release: "classification" and "regression" read like task names, and

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from functools import cache
 from typing import Any
 
 from annlab.config import RunConfig
@@ -17,6 +19,10 @@ LEGACY_NAMES = {group: {new: old for old, new in renames.items()} for group, ren
 NEW_KEYS_AT_OLD_BEHAVIOUR: dict[tuple[str, ...], Any] = {
     ("dataset", "standardize"): True,
     ("probe", "batch"): "fixed",
+    ("dataset", "path"): None,
+    ("dataset", "target"): None,
+    ("dataset", "factory"): None,
+    ("dataset", "task"): None,
 }
 # What the identity never holds: where a run is logged, how it is resumed, how many threads it used,
 # how it showed its progress.
@@ -45,6 +51,9 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
             node.pop(leaf, None)
     _legacy_names(data)
     model = data["model"]
+    if cfg.dataset.name in ("file", "custom"):  # the user's data: what it held when the job ran
+        d = cfg.dataset
+        data["dataset"]["fingerprint"] = file_hash(d.path or "") if d.name == "file" else fingerprint(d.factory or "")
     # A built-in activation has no import path (added since); a user's part is identified by what
     # it ran too, so that editing it retrains (annlab.parts.fingerprint).
     for act in [data.get("activation"), *(layer["activation"] for layer in model.get("layers") or [])]:
@@ -83,6 +92,21 @@ def _legacy_names(data: dict[str, Any]) -> None:
     out = model.get("output_init")
     if out:
         out["name"] = LEGACY_NAMES["init"].get(out["name"], out["name"])
+
+
+def file_hash(path: str) -> str:
+    """sha256 of a data file's content, once per process and version of the file."""
+    stat = os.stat(path)
+    return _file_hash(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _file_hash(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()[:20]
 
 
 def config_hash(cfg: RunConfig) -> str:

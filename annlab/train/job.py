@@ -122,7 +122,8 @@ def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
     try:
         data = load_split(d, cfg.seed)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"dataset={d.name} with params {dict(d.params)}: {err}") from None
+        given = f" with params {dict(d.params)}" if d.params else ""
+        raise ConfigError(f"dataset={d.name}{given}: {err}") from None
     if len(data.x_train) < 2 or len(data.x_val) < 1:
         raise ConfigError(
             f"dataset.n_samples={d.n_samples} with val_fraction={d.val_fraction} leaves "

@@ -51,3 +51,19 @@ def blows_up(x: Tensor) -> Tensor:
 
 
 NOT_CALLABLE = 3
+
+
+def two_blobs(n: int = 200, seed: int = 0) -> tuple:
+    """A user's dataset function: (X, y), two Gaussian blobs in 3 features."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    return rng.normal(size=(n, 3)) + y[:, None] * 2.0, y
+
+
+def ragged(n: int = 10) -> tuple:
+    """X and y of different lengths."""
+    import numpy as np
+
+    return np.zeros((n, 2)), np.zeros(n + 1)
