@@ -195,3 +195,32 @@ def test_a_bad_user_activation_stops_the_sweep_before_any_run(tmp_path: Path, cl
     res = cli(["-m", "activation=custom", "activation._target_=userparts.acts.rowsum", *FAST], tmp_path)
     assert res.returncode == 2 and "is not elementwise" in res.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_theory_breaks_where_phi_prime_changes_sign() -> None:
+    """criticality's rule for reporting `critical` only: among the built-ins, GELU and SiLU."""
+    from annlab.names import ACTIVATION_NAMES
+    from annlab.studies.criticality import theory_breaks
+
+    assert [a for a in ACTIVATION_NAMES if theory_breaks(a)] == ["gelu", "silu"]
+
+
+@pytest.mark.slow  # 60 step-0 jobs to depth 50: ~2 min
+def test_the_criticality_check_reads_user_activations(
+    tmp_path: Path, cli: Callable[..., Result], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test package's activations beside the check's built-ins: calibrated keeps Mish's and
+    bump's gradients at depth 50; both derivatives change sign, so critical is only reported."""
+    from annlab.studies.cli import check_study
+
+    shutil.copytree(USER, tmp_path / "userparts")
+    grid = ["+experiments=criticality", "init=xavier,critical,calibrated", "model.depth=10,50", "seed=0,1"]
+    assert cli(["-m", *grid, "activation=sigmoid,tanh,relu"], tmp_path).returncode == 0
+    users = ["activation=custom", "activation._target_=userparts.acts.Mish,userparts.acts.bump"]
+    assert cli(["-m", *grid, *users], tmp_path).returncode == 0
+    monkeypatch.chdir(tmp_path)
+    assert check_study("criticality", f"sqlite:///{tmp_path / 'mlflow.db'}") == 0
+    out = capsys.readouterr().out
+    for act in ("mish", "bump"):
+        assert f"ok  {act} at depth 50: log10 first/output" in out
+        assert f"{act} + critical" in out and "theory's assumptions break: phi' changes sign" in out

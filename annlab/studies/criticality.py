@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 from annlab.lazy import lazy
@@ -23,9 +24,24 @@ FINDING = (
 KEPT_DECADES = 0.5  # |log10 first/output grad_z_norm| at the deepest depth, at step 0
 THEORY_GAP = 0.3  # measured against predicted log10 ratio, where the theory's assumptions hold
 # Where the theory's assumptions break, so that `critical` (from the theory) is only reported:
-# GELU's and SiLU's derivative changes sign and their fixed point leaps from 0 to infinity at
-# the critical gain, so E[phi'^2] is not a function of the variance alone.
-THEORY_BREAKS = {"gelu": "phi' changes sign", "silu": "phi' changes sign"}
+# where phi' changes sign (GELU and SiLU among the built-ins, tested) the fixed point leaps from 0
+# to infinity at the critical gain, so E[phi'^2] is not a function of the variance alone.
+
+
+@cache
+def theory_breaks(activation: str) -> str | None:
+    """Why the mean-field theory's assumptions break for `activation` (phi' changes sign on
+    [-10, 10]), or None; the same rule for a user's activation."""
+    import numpy as np
+
+    from annlab.net.theory import phi_and_derivative
+
+    try:
+        _, slope = phi_and_derivative(activation, None, np.linspace(-10.0, 10.0, 2001))
+    except ValueError:  # not buildable here (a user's part that does not import): nothing to say
+        return None
+    changes = bool((slope > 1e-12).any() and (slope < -1e-12).any())
+    return "phi' changes sign" if changes else None
 
 
 def _deepest(agg: pd.DataFrame) -> pd.DataFrame:
@@ -49,11 +65,11 @@ def _kept_rows(v: Verdict, agg: pd.DataFrame) -> None:
             abs(calibrated) <= KEPT_DECADES,
         )
         critical = deep.get((act, "critical"), float("nan"))
-        if act in THEORY_BREAKS:
+        if theory_breaks(act):
             v.add(
                 f"{act} + critical",
                 f"{critical:+.2f}",
-                f"(reported: theory's assumptions break: {THEORY_BREAKS[act]})",
+                f"(reported: theory's assumptions break: {theory_breaks(act)})",
                 True,
             )
         else:
@@ -67,7 +83,7 @@ def _theory_rows(v: Verdict, frames: Frames, agg: pd.DataFrame) -> None:
         gap = (part["mean"] - part.predicted).abs().max()
         depths = zip(part.depth, part["mean"], part.predicted, strict=True)
         shown = f"max gap {gap:.2f} (" + ", ".join(f"d{d}: {m:+.2f} vs {p:+.2f}" for d, m, p in depths) + ")"
-        if act in THEORY_BREAKS:
+        if theory_breaks(act):
             v.add(f"theory {act} + critical", shown, "(reported: assumptions break)", True)
         else:
             v.add(f"theory {act} + critical", shown, f"within {THEORY_GAP:g} decades at every depth", gap <= THEORY_GAP)
