@@ -186,6 +186,16 @@ def test_a_sweep_of_user_activations_beside_builtins(
     result = build_report(frames, "annlab", tmp_path / "r.pdf", list(FIGURES), Options())
     assert {"activations", "gradient_flow", "correlation_map", "activation_health", "gain_map"} <= set(result.drawn)
     assert "activation_distributions" in result.drawn, result.skipped
+    # Where the user's module does not import (another machine), only the pages that build the
+    # activation are left out, each saying why.
+    shutil.rmtree(tmp_path / "userparts")
+    for module in [m for m in sys.modules if m.startswith("userparts")]:
+        monkeypatch.delitem(sys.modules, module)
+    import_object.cache_clear()
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not p.endswith("tests")])
+    result = build_report(frames, "annlab", tmp_path / "r2.pdf", list(FIGURES), Options())
+    assert "does not import here" in result.skipped["activations"]
+    assert {"outcomes", "training_curves", "symmetry"} <= set(result.drawn)
 
 
 def test_a_bad_user_activation_stops_the_sweep_before_any_run(tmp_path: Path, cli: Callable[..., Result]) -> None:
