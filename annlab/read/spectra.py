@@ -26,11 +26,11 @@ def moments(spectra: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return with_runs(measured.join(theory).reset_index(), runs, [*CELL, "seed"])
 
 
-def cells(per_run: pd.DataFrame) -> pd.DataFrame:
-    """`moments` per cell: the mean over seeds of every column, and the seeds' count."""
+def cells(per_run: pd.DataFrame, keys: list[str] = CELL) -> pd.DataFrame:
+    """`moments` per cell (`keys`): the mean over seeds of every column, and the seeds' count."""
     values = ["mean", "variance", "predicted_mean", "predicted_variance"]
-    out = per_run.groupby(CELL)[values].mean()
-    return out.assign(n=per_run.groupby(CELL).size()).reset_index()
+    out = per_run.groupby(keys)[values].mean()
+    return out.assign(n=per_run.groupby(keys).size()).reset_index()
 
 
 def log_singular_values(spectra: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

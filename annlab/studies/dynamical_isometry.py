@@ -51,9 +51,7 @@ def spectrum_cells(frames: Frames) -> pd.DataFrame:
         raise MissingData("the runs recorded no Jacobian spectrum (probe.spectrum=0): re-run the study")
     per_run = per_run.merge(frames.usable[["run_id", "width"]], on="run_id")
     per_run = per_run.assign(q_star=per_run.init_params.map(q_star))
-    keys = ["activation", "q_star", "init", "depth", "width"]
-    agg = per_run.groupby(keys)[["mean", "variance", "predicted_mean", "predicted_variance"]].mean()
-    return agg.assign(n=per_run.groupby(keys).size()).reset_index()
+    return spectra.cells(per_run, ["activation", "q_star", "init", "depth", "width"])
 
 
 def _agrees(measured: float, predicted: float) -> bool:
