@@ -73,6 +73,18 @@ def _record(outcome: dict[str, str], place: JobPlace) -> None:
         outcomes.append(place.folder, {**outcome, **_cluster_job()})
 
 
+def _bad_here(error: str, name: str, place: JobPlace) -> None:
+    """A config refused where the job runs: alone, the bad-input exit; in a sweep (which checked
+    every job where it started) it is this place that differs (a user's module that does not
+    import on a worker or node): the job fails alone, saying why, and the sweep goes on."""
+    if not place.multirun:
+        fail(error)
+    error = f"ConfigError where the job ran: {error}"
+    print(f"annlab: job {place.number}/{place.total} {name}: FAILED ({error})", flush=True)
+    _record({"name": name, "status": "FAILED", "error": error}, place)
+    return None
+
+
 def _cluster_job() -> dict[str, str]:
     """The SLURM job id and log of this job when a submitit launcher started it, else nothing."""
     if not os.environ.get("SUBMITIT_EXECUTOR"):
@@ -97,7 +109,7 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
     try:
         run_cfg: RunConfig = parse_config(data)
     except ConfigError as err:
-        fail(str(err))
+        return _bad_here(str(err), f"job {place.number}", place)
     from annlab.naming import run_name
     from annlab.train.job import Terminated, run_job
     from annlab.train.tracking import ensure_experiment
@@ -111,7 +123,7 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
             reap_stale(uri, ensure_experiment(uri, run_cfg.tracking.experiment), run_cfg.tracking.stale_after)
         result = run_job(run_cfg, meta)
     except ConfigError as err:
-        fail(str(err))
+        return _bad_here(str(err), name, place)
     except (KeyboardInterrupt, Terminated) as err:  # run_job has ended the run KILLED; the sweep stops
         why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
         print(f"annlab: {meta.label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)

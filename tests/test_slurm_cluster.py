@@ -148,3 +148,27 @@ def test_the_slurm_cluster_listens_on_loopback_only(cluster: dict) -> None:
     daemons = [line for line in lines if '"slurmctld"' in line or '"slurmd"' in line]
     assert len(daemons) >= 2, lines
     assert all(line.split()[3].startswith("127.0.0.1:") for line in daemons), daemons
+
+
+def test_a_users_activation_on_the_slurm_cluster(cluster: dict, tmp_path: Path) -> None:
+    """The launch folder is importable on the node: Mish from the user's package trains there. A
+    module that imports where the sweep starts but not on the node fails that job alone, saying
+    which import path did not import and why."""
+    shutil.copytree(Path(__file__).parent / "userparts", tmp_path / "userparts")
+    (tmp_path / "nodeless.py").write_text(
+        "import os\nimport torch\n"
+        "if 'SLURM_JOB_ID' in os.environ:\n    raise ImportError('needs a library the node lacks')\n"
+        "def act(x):\n    return torch.tanh(x)\n"
+    )
+    targets = "activation._target_=userparts.acts.Mish,nodeless.act"
+    sweep = ["-m", "activation=custom", targets, *SMALL, "tracking.experiment=user_parts", *ON_SLURM]
+    proc = run_cli(sweep, tmp_path, env=cluster)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 jobs: 1 finished, 0 diverged, 1 failed, 0 killed, 0 skipped" in proc.stdout, proc.stdout[-3000:]
+    (line,) = [x for x in proc.stdout.splitlines() if "FAILED:" in x]
+    assert "nodeless.act" in line and "needs a library the node lacks" in line, line
+    done = [r for r in runs(cluster, "user_parts") if r.info.status == "FINISHED"]
+    assert [(r.data.tags["annlab.activation"], r.data.params["activation._target_"]) for r in done] == [
+        ("mish", "userparts.acts.Mish")
+    ]
+    assert done[0].data.tags["annlab.slurm_job"]

@@ -234,3 +234,38 @@ def test_the_criticality_check_reads_user_activations(
     for act in ("mish", "bump"):
         assert f"ok  {act} at depth 50: log10 first/output" in out
         assert f"{act} + critical" in out and "theory's assumptions break: phi' changes sign" in out
+
+
+def test_a_per_layer_model_with_a_users_activation_and_init(
+    composed: Callable[..., dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layer 1 a user's activation, layer 2 a user's init: the model trains, the record names both,
+    the theory takes layer 2's variance measured on its weights, and a fresh reader (no part
+    registered) draws the pages that need the user's phi."""
+    from annlab import parts
+    from annlab.read.pages import FIGURES, Options
+    from annlab.read.report import build_report
+    from annlab.read.store import load, load_networks
+
+    layers = (
+        "model.layers=[{width: 16, activation: {_target_: userparts.acts.Mish, name: mish}, init: {name: xavier}},"
+        " {width: 16, activation: {name: tanh}, init: {_target_: torch.nn.init.xavier_normal_, name: myxav}}]"
+    )
+    overrides = [*FAST, "model=per_layer", layers, "model.name=mine", "probe.distributions=0"]
+    cfg = parse_config(composed([o for o in overrides if not o.startswith("model.width")]))
+    assert [layer.activation.name for layer in cfg.hidden_layers] == ["mish", "tanh"]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_job(cfg, uri=uri)
+    for name in list(parts.USER_ACTIVATIONS):  # a new process reading the store: nothing registered
+        monkeypatch.delitem(parts.USER_ACTIVATIONS, name)
+    frames = load(uri)
+    assert parts.USER_ACTIVATIONS == {"mish": "userparts.acts.Mish"}
+    (run,) = frames.runs.itertuples()
+    assert (run.status, run.activation, run.init) == ("FINISHED", "mish,tanh", "xavier,myxav")
+    network = load_networks(frames.runs, uri).sort_values("layer")
+    assert list(network.sigma_w2_from)[:2] == ["formula", "measured"]
+    assert network.sigma_w2.iloc[1] == pytest.approx(1.0, rel=0.5)  # Glorot's 2/(16+16) x fan_in 16
+    pages = ["activations", "gradient_flow", "correlation_map"]
+    result = build_report(frames, "annlab", tmp_path / "r.pdf", pages, Options())
+    assert set(result.drawn) == set(pages), result.skipped
+    assert set(pages) <= set(FIGURES)

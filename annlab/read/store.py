@@ -71,6 +71,20 @@ def _param(run: Run, key: str, default: str = "") -> str:
     return run.data.params.get(key, default)
 
 
+def _register_user_activations(run: Run) -> None:
+    """A user's activation, in a uniform model or any layer of a per-layer one, builds by its
+    short name on the read side too (annlab.parts): the theory and the pages need its phi."""
+    params, tags = run.data.params, run.data.tags
+    for key, target in params.items():
+        if not key.endswith("activation._target_") or target in ("", "None"):
+            continue
+        prefix = key.removesuffix("_target_")
+        # A uniform model's params name the activation group; its short name is the run's tag.
+        name = params.get(prefix + "name") or tags.get(record.ACTIVATION, "")
+        if name and name != "None":
+            register_activation(name, target)
+
+
 def _row(run: Run, experiment: str) -> dict[str, object]:
     """A run as one row. What ran comes from the record's tags; runs of the first release,
     which lacked the activation and init tags, fall back to their params."""
@@ -80,10 +94,7 @@ def _row(run: Run, experiment: str) -> dict[str, object]:
     # A first-release per-layer run recorded the group defaults it ignored: its model's name says more.
     legacy = model if model != "mlp" else None
     init = _param(run, "init.name")
-    target = _param(run, "activation._target_")
-    if target and target != "None" and tags.get(record.ACTIVATION):
-        # A user's activation: its short name builds it on the read side too (annlab.parts).
-        register_activation(tags[record.ACTIVATION], target)
+    _register_user_activations(run)
     score = TASKS[task].score if task in TASKS else "acc"
     return {
         "run_id": run.info.run_id,

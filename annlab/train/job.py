@@ -188,7 +188,7 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
             print(named_parameters_text(model), flush=True)
     network = network_table(cfg, model, data)
     spectra = spectrum_table(cfg, model, data, network)  # at initialisation, before any step
-    logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json")))
+    logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json", by_alias=True)))
     with JobProgress(f"{meta.label} {run_name(cfg)}".strip(), cfg.trainer.epochs, cfg.progress) as progress:
         result = train(model, data, cfg, Watched(logger, progress), device)
     interrupt.check()  # a SIGTERM during the last step still ends the run KILLED
@@ -261,4 +261,4 @@ def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None)
 
 
 def _yaml(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return yaml.safe_dump(cfg.model_dump(mode="json", by_alias=True), sort_keys=False)
