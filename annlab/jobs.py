@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from annlab.record import resolve_uri
 
 # torch, mlflow and pandas are imported when a job runs, not when a rejected config is reported.
 if TYPE_CHECKING:
-    from annlab.train.job import JobMeta
+    from annlab.train.job import JobMeta, JobResult
 
 
 def fail(message: str, status: int = 2) -> None:
@@ -46,10 +47,10 @@ def choices_of(choices: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in choices.items() if not str(k).startswith("hydra") and v is not None}
 
 
-def job_meta(place: JobPlace, data: dict[str, Any]) -> JobMeta:
+def job_meta(place: JobPlace, data: dict[str, Any], extra: dict[str, str] | None = None) -> JobMeta:
     from annlab.train.job import JobMeta
 
-    tags = {record.CHOICE + k: v for k, v in place.choices.items()}
+    tags = {record.CHOICE + k: v for k, v in place.choices.items()} | (extra or {})
     tags[record.SWEEP] = place.folder
     tags[record.JOB] = str(place.number)
     yaml = to_yaml(data)
@@ -125,12 +126,8 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
     except ConfigError as err:
         return _bad_here(str(err), name, place)
     except (KeyboardInterrupt, Terminated) as err:  # run_job has ended the run KILLED; the sweep stops
-        why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
-        print(f"annlab: {meta.label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)
-        _record({"name": name, "status": "KILLED", "error": why}, place)
-        if os.environ.get("SUBMITIT_EXECUTOR"):  # one cluster job of many (scancel): the sweep goes on
-            return None
-        raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
+        _killed(err, [(meta.label, name, place)])
+        return None
     except Exception as err:  # run_job has ended the run FAILED, with its traceback as an artifact
         error = f"{type(err).__name__}: {err}"
         print(f"annlab: {meta.label} {name}: FAILED ({error}); the run is recorded FAILED", flush=True)
@@ -138,14 +135,73 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
         if not place.multirun:
             raise SystemExit(1) from None
         return None
+    return _done(result, meta.label, name, place)
+
+
+def _done(result: JobResult, label: str, name: str, place: JobPlace) -> float | None:
+    """A job's outcome recorded and printed; its objective (the first validation score)."""
+    if result.status == "FAILED":  # a member of a group that failed alone; its run says why
+        print(f"annlab: {label} {name}: FAILED ({result.error}); the run is recorded FAILED", flush=True)
+        _record({"name": name, "status": "FAILED", "error": result.error}, place)
+        return None
     status = "DIVERGED" if result.diverged else result.status
     seconds = {"train_s": result.train_seconds, "job_s": result.seconds, "mlflow_s": result.logging_seconds}
     outcome = {"name": name, "status": status, "error": result.error, **{k: f"{v:.4f}" for k, v in seconds.items()}}
     _record(outcome, place)
     eta = _eta(place)
     if result.status == "SKIPPED":
-        print(f"annlab: {meta.label} {name}: skipped, already FINISHED as run {result.run_id}{eta}", flush=True)
+        print(f"annlab: {label} {name}: skipped, already FINISHED as run {result.run_id}{eta}", flush=True)
     else:
-        print(f"annlab: {meta.label} {result.line()}{eta}", flush=True)
+        print(f"annlab: {label} {result.line()}{eta}", flush=True)
     key = next((k for k in result.metrics if k.startswith("val/") and k != "val/loss"), None)
     return result.metrics.get(key) if key else None
+
+
+def _killed(err: BaseException, jobs: Sequence[tuple[str, str, JobPlace]]) -> None:
+    """Ctrl-C or SIGTERM: the runs are recorded KILLED (by the job layer), the outcomes here;
+    the sweep stops, except for one cluster job of many (scancel), after which the sweep goes on."""
+    why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
+    for label, name, place in jobs:
+        print(f"annlab: {label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)
+        _record({"name": name, "status": "KILLED", "error": why}, place)
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        return
+    raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
+
+
+def run_grouped(data: Sequence[dict[str, Any]], places: Sequence[JobPlace], size: int) -> list[float | None]:
+    """hydra/launcher=vectorized: the sweep's jobs (checked configs, plain data) in groups of at
+    most `size` that share their shapes (annlab.train.grouping), each group trained at once
+    (annlab.train.job.run_group), each job still its own run, outcome and line; the jobs'
+    objectives in their order."""
+    from annlab.naming import run_name
+    from annlab.train.grouping import groups
+    from annlab.train.job import Terminated, run_group
+
+    objectives: list[float | None] = [None] * len(data)
+    cfgs: dict[int, RunConfig] = {}
+    for k, (plain, place) in enumerate(zip(data, places, strict=True)):
+        try:
+            cfgs[k] = parse_config(plain)
+        except ConfigError as err:
+            _bad_here(str(err), f"job {place.number}", place)
+    order = list(cfgs)
+    batches = [[order[i] for i in batch] for batch in groups([cfgs[k] for k in order], size)]
+    for g, batch in enumerate(batches, start=1):
+        group = f"{g}/{len(batches)}"
+        tags = {record.GROUP: group, record.GROUP_SIZE: str(len(batch))}
+        metas = [job_meta(places[k], data[k], tags) for k in batch]
+        names = [run_name(cfgs[k]) for k in batch]
+        for meta, name in zip(metas, names, strict=True):
+            print(
+                f"annlab: {meta.label} running {name} (group {group}, {len(batch)} job{'s' * (len(batch) != 1)})",
+                flush=True,
+            )
+        try:
+            results = run_group([(cfgs[k], m) for k, m in zip(batch, metas, strict=True)], label=f"group {group}")
+        except (KeyboardInterrupt, Terminated) as err:
+            _killed(err, [(m.label, n, places[k]) for k, m, n in zip(batch, metas, names, strict=True)])
+            continue
+        for k, meta, name, result in zip(batch, metas, names, results, strict=True):
+            objectives[k] = _done(result, meta.label, name, places[k])
+    return objectives

@@ -48,6 +48,9 @@ def current_name(group: str, name: str) -> str:
 TAG = "annlab."
 SWEEP = TAG + "sweep"  # the sweep folder a run belongs to
 JOB = TAG + "job"  # its 1-based number in the sweep
+# hydra/launcher=vectorized: the group it trained in ("3/12") and how many jobs that group held
+GROUP = TAG + "group"
+GROUP_SIZE = TAG + "group_size"
 CHOICE = TAG + "choice."  # + group: the Hydra choice of each config group
 CODE_VERSION = TAG + "code_version"
 TASK = TAG + "task"  # binary | multiclass | regression

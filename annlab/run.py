@@ -94,7 +94,7 @@ def _check_jobs(
     """Compose (with `compose`) and validate every job; their configs (plain data, resolved), and
     the (store, experiment) pairs they log to. Any error of any kind stops the sweep here: the
     pre-check never fails open."""
-    from annlab.train.job import check
+    from annlab.train.setup import check
 
     errors, stores, composed, hydras = [], set(), [], 0
     for overrides in jobs:

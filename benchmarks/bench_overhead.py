@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from annlab.config import init, layer
 from annlab.net.model import MLP
 from annlab.run import compose_config
-from annlab.train.job import prepare, run_job
+from annlab.train.job import run_job
 from annlab.train.loop import train
 from annlab.train.probes import Probe
+from annlab.train.setup import prepare
 from annlab.train.summary import param_summary
 
 DEPTH, WIDTH, BATCH, FEATURES, CLASSES = 10, 64, 128, 32, 10

@@ -11,7 +11,7 @@ import pytest
 from annlab.config import ConfigError, RunConfig, parse_config
 from annlab.train.data import ALIASES as DATASET_ALIASES
 from annlab.train.data import DATASETS
-from annlab.train.job import check, prepare
+from annlab.train.setup import check, prepare
 
 ONE_LAYER = "model.layers=[{width:4,activation:{name:tanh},init:{name:xavier}}]"
 CONF = Path(__file__).resolve().parent.parent / "conf"

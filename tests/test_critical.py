@@ -16,7 +16,8 @@ from annlab.net.activations import ACTIVATIONS, build_activation
 from annlab.net.critical import backward_factors, calibrate, fill
 from annlab.net.inits import INITS
 from annlab.net.theory import LayerPrior, critical_gain, critical_gains, predict
-from annlab.train.job import prepare, run_job
+from annlab.train.job import run_job
+from annlab.train.setup import prepare
 
 HIDDEN = sorted(set(ACTIVATIONS) - {"identity"})
 

@@ -19,7 +19,7 @@ from annlab.read.store import _artifact
 from annlab.train.distributions import COLUMNS, QUANTILE_COLUMNS, QUANTILES, Distributions
 from annlab.train.identity import config_hash
 from annlab.train.job import run_job
-from annlab.train.loop import probe_steps
+from annlab.train.schedule import probe_steps
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:

@@ -36,7 +36,7 @@ def test_a_job_that_raises_ends_failed_with_its_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("CUDA error: device-side assert")  # injected fault, mid-job
 
-    monkeypatch.setattr(annlab.train.job, "train", broken)
+    monkeypatch.setattr(annlab.train.job, "train_group", broken)
     with pytest.raises(RuntimeError):
         run_job(config(*FAST), uri=store)
     client = MlflowClient(store)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from annlab.config import RunConfig
-from annlab.train.job import prepare
+from annlab.train.setup import prepare
 from annlab.train.summary import param_summary
 
 

@@ -12,8 +12,10 @@ from mlflow.tracking import MlflowClient
 
 from annlab.config import RunConfig
 from annlab.record import STATS
-from annlab.train.job import prepare, run_job
-from annlab.train.loop import thinned, train
+from annlab.train.job import run_job
+from annlab.train.loop import train
+from annlab.train.schedule import thinned
+from annlab.train.setup import prepare
 
 
 class Collect:

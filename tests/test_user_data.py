@@ -109,7 +109,7 @@ def _bad_files(folder: Path) -> dict[str, tuple[list[str], str]]:
 
 
 def test_bad_data_is_refused_saying_why(tmp_path: Path, config: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
-    from annlab.train.job import check
+    from annlab.train.setup import check
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(USER.parent))

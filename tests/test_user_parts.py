@@ -67,8 +67,8 @@ def test_a_users_init_is_annlabs_init_and_its_variance_is_formula_or_measured(co
     """torch's kaiming_normal_ by import path draws the weights init=kaiming draws under one seed;
     the theory takes Var(W) from the user's formula, or measures it on the drawn weights."""
     from annlab.train.data import load_split
-    from annlab.train.job import build_model, seed_everything
     from annlab.train.network import network_table
+    from annlab.train.setup import build_model, seed_everything
 
     def built(*overrides: str) -> tuple:
         cfg = parse_config(composed([*FAST, "model.width=400", *overrides]))

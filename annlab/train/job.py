@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
-import random
-import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
 
-from annlab import __version__, record
-from annlab.config import ConfigError, RunConfig
+from annlab import record
+from annlab.config import RunConfig
 from annlab.naming import run_name
-from annlab.net.activations import build_activation
 from annlab.net.model import MLP
 from annlab.progress import JobProgress, Watched
 from annlab.record import resolve_uri
 from annlab.train import interrupt, resume
-from annlab.train.data import Split, load_split
+from annlab.train.data import Split
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
-from annlab.train.loop import TrainResult, probe_steps, thinned, train
-from annlab.train.network import network_table, probe_batch, spectrum_table
+from annlab.train.loop import Member, TrainResult, train_group
+from annlab.train.network import network_table, spectrum_table
 from annlab.train.reaper import owner_tags
+from annlab.train.schedule import probe_steps, thinned
+from annlab.train.setup import (
+    calibrate,
+    prepare,
+    run_tags,
+)
 from annlab.train.summary import named_parameters_text, param_summary
 from annlab.train.tracking import RunLogger, ensure_experiment, flatten
 
@@ -69,131 +70,46 @@ class JobResult:
         return f"{self.run_name}: {state} {shown} [{self.seconds:.1f}s]{extra}".replace("  ", " ")
 
 
-@cache
-def code_version() -> str:
-    """The git commit of the code (with -dirty for local changes), else the package version."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():  # installed from a wheel: root is site-packages, maybe in some other repo
-        return __version__
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return out.stdout.strip() or __version__
-    except (OSError, subprocess.SubprocessError):
-        return __version__
+@dataclass
+class _Started:
+    """A job between its set-up (its run exists, its params are logged) and its record."""
+
+    cfg: RunConfig
+    meta: JobMeta
+    tic: float
+    name: str
+    logger: RunLogger
+    digest: str
+    uri: str
+    experiment_id: str
+    data: Split
+    model: MLP
+    device: torch.device
+    summary: Any = None
+    network: pd.DataFrame | None = None
+    spectra: pd.DataFrame | None = None
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' but CUDA is not available here; use device=cpu or auto")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def build_model(cfg: RunConfig, data: Split) -> MLP:
-    """The configured MLP for `data`; ConfigError if the model was built for other data."""
-    want = getattr(cfg.model, "in_features", None)
-    if want is not None and want != data.n_features:
-        raise ConfigError(
-            f"model={cfg.model.name} takes {want} input features but dataset={data.name} has {data.n_features}"
-        )
-    return MLP(data.n_features, cfg.hidden_layers, data.n_outputs, data.task, cfg.output_init, data.input_second_moment)
-
-
-def prepare(cfg: RunConfig) -> tuple[Split, MLP, torch.device]:
-    """Everything that can fail on a bad config, done before any run is created."""
-    device = pick_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    d = cfg.dataset
-    try:
-        data = load_split(d, cfg.seed)
-    except (TypeError, ValueError) as err:
-        given = f" with params {dict(d.params)}" if d.params else ""
-        raise ConfigError(f"dataset={d.name}{given}: {err}") from None
-    if len(data.x_train) < 2 or len(data.x_val) < 1:
-        raise ConfigError(
-            f"dataset.n_samples={d.n_samples} with val_fraction={d.val_fraction} leaves "
-            f"{len(data.x_train)} training and {len(data.x_val)} validation examples"
-        )
-    try:
-        # A user's activation, checked before anything else builds it (its message names it).
-        for layer in cfg.hidden_layers:
-            if layer.activation.target is not None:
-                build_activation(layer.activation.name, layer.activation.params)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    try:
-        model = build_model(cfg, data).to(device)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{_init_names(cfg)}: {err}") from None
-    return data, model, device
-
-
-def calibrate(cfg: RunConfig, data: Split, model: MLP, device: torch.device) -> None:
-    """Measure the gains of calibrated inits on the probe batch itself. Done inside the job's run:
-    it costs seconds for a deep model (the sweep's pre-check skips it), and it fails only on data
-    (a layer that no example activates), which then ends that run FAILED with the layer named."""
-    try:
-        model.calibrate(probe_batch(cfg, data).to(device))
-    except ValueError as err:
-        raise ValueError(f"{_init_names(cfg)}: {err}") from None
-
-
-def _init_names(cfg: RunConfig) -> str:
-    names = dict.fromkeys([layer.init.name for layer in cfg.hidden_layers] + [cfg.output_init.name])
-    return "init=" + ",".join(names)
-
-
-def check(cfg: RunConfig) -> None:
-    """Raise ConfigError if `cfg` cannot run (data and model are built, nothing is trained)."""
-    prepare(cfg)
-
-
-def run_tags(cfg: RunConfig, data: Split, digest: str) -> dict[str, str]:
-    """What the run is, as tags a reader filters on: for a per-layer model the activations and
-    inits of its hidden layers, joined by ','."""
-    layers = cfg.hidden_layers
-    return {
-        record.CODE_VERSION: code_version(),
-        record.TASK: data.task,
-        record.DEPTH: str(cfg.depth),
-        record.MODEL: cfg.model.name,
-        record.ACTIVATION: ",".join(dict.fromkeys(layer.activation.name for layer in layers)),
-        record.INIT: ",".join(dict.fromkeys(layer.init.name for layer in layers)),
-        record.CONFIG_HASH: digest,
-    }
-
-
-def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared: tuple) -> TrainResult:
-    data, model, device = prepared
+def _set_up(job: _Started) -> None:
+    """Inside the job's run: calibration, the summary, the network's theory and spectrum at
+    initialisation (before any step), the params."""
+    cfg, meta, data, model, device = job.cfg, job.meta, job.data, job.model, job.device
     calibrate(cfg, data, model, device)
-    summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
+    job.summary = param_summary(model, (min(5, len(data.x_train)), data.n_features), str(device))
     if meta.show_model:
-        print(summary.table(), flush=True)
-        if summary.total <= SHOW_PARAMETERS:
+        print(job.summary.table(), flush=True)
+        if job.summary.total <= SHOW_PARAMETERS:
             print(named_parameters_text(model), flush=True)
-    network = network_table(cfg, model, data)
-    spectra = spectrum_table(cfg, model, data, network)  # at initialisation, before any step
-    logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json", by_alias=True)))
-    with JobProgress(f"{meta.label} {run_name(cfg)}".strip(), cfg.trainer.epochs, cfg.progress) as progress:
-        result = train(model, data, cfg, Watched(logger, progress), device)
-    interrupt.check()  # a SIGTERM during the last step still ends the run KILLED
-    # train_seconds: wall time inside the training loop (probes and epoch metrics included), what
-    # a cost comparison between runs of one sweep reads.
+    job.network = network_table(cfg, model, data)
+    job.spectra = spectrum_table(cfg, model, data, job.network)
+    job.logger.log_params(flatten(meta.resolved or cfg.model_dump(mode="json", by_alias=True)))
+
+
+def _record(job: _Started, result: TrainResult) -> None:
+    """The trained job's last metrics, tags and tables."""
+    cfg, meta, logger = job.cfg, job.meta, job.logger
+    # train_seconds: wall time inside the training loop (probes and epoch metrics included; a
+    # group's, divided by its size), what a cost comparison between runs of one sweep reads.
     logger.log_metrics(
         {"diverged": float(result.diverged), "steps": float(result.steps), "train_seconds": result.seconds},
         result.steps,
@@ -201,63 +117,164 @@ def _train_and_record(cfg: RunConfig, meta: JobMeta, logger: RunLogger, prepared
     if result.diverged:
         logger.set_tags({record.DIVERGED: "true", record.DIVERGED_REASON: result.reason})
     logger.flush(wait=False)  # the writer thread stores the metrics while the tables are written
+    assert job.network is not None
     files: dict[str, str | pd.DataFrame] = {
         record.CONFIG_FILE: meta.config_yaml or _yaml(cfg),
-        record.SUMMARY_FILE: summary.table() + "\n",
+        record.SUMMARY_FILE: job.summary.table() + "\n",
         record.LAYER_TABLE: logger.layer_table(),
         record.EPOCH_TABLE: logger.epoch_table(),
-        record.NETWORK_TABLE: network,
+        record.NETWORK_TABLE: job.network,
     }
     if (distributions := logger.distribution_table()) is not None:
         files[record.DISTRIBUTIONS_TABLE] = distributions
-    if spectra is not None:
-        files[record.SPECTRUM_TABLE] = spectra
+    if job.spectra is not None:
+        files[record.SPECTRUM_TABLE] = job.spectra
     logger.log_artifacts(files)
-    return result
+
+
+def _result(job: _Started, status: str, result: TrainResult | None = None, error: str = "") -> JobResult:
+    trained = result or TrainResult()
+    seconds = time.perf_counter() - job.tic
+    return JobResult(
+        job.logger.run_id,
+        job.name,
+        status,
+        trained.diverged,
+        trained.final,
+        seconds,
+        job.logger.seconds,
+        error or trained.reason,
+        trained.seconds,
+    )
+
+
+def _failed(cfg: RunConfig, tic: float, err: BaseException) -> JobResult:
+    """A group member that failed before its run existed (its config, on this machine)."""
+    return JobResult(
+        "", run_name(cfg), "FAILED", False, {}, time.perf_counter() - tic, 0.0, f"{type(err).__name__}: {err}"
+    )
 
 
 def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None) -> JobResult:
-    """Train one configured model into one MLflow run and return its result.
+    """Train one configured model into one MLflow run and return its result: a group of one.
 
     A bad config raises ConfigError before the run exists. With `cfg.resume`, a config that
     already has a FINISHED run in the experiment is skipped (status SKIPPED). Divergence is a
     result (tag and metric); any other exception ends the run FAILED with its traceback, and
     is re-raised; Ctrl-C or SIGTERM ends it KILLED.
     """
-    meta = meta or JobMeta()
-    tic = time.perf_counter()
-    prepared = prepare(cfg)
-    uri = resolve_uri(uri or cfg.tracking.uri)
-    experiment_id = ensure_experiment(uri, cfg.tracking.experiment)
-    name, digest = run_name(cfg), config_hash(cfg)
-    if cfg.resume and (existing := resume.finished_run(uri, experiment_id, digest)):
-        return JobResult(existing, name, "SKIPPED", False, {}, time.perf_counter() - tic, 0.0, "already FINISHED")
-    tags = {**run_tags(cfg, prepared[0], digest), **owner_tags(), **meta.tags}
-    steps = thinned(probe_steps(len(prepared[0].x_train), cfg), cfg.tracking.metric_points)
-    logger = RunLogger(uri, experiment_id, name, tags, steps)
+    return run_group([(cfg, meta or JobMeta())], uri, alone=True)[0]
+
+
+def run_group(
+    jobs: Sequence[tuple[RunConfig, JobMeta]], uri: str | None = None, alone: bool = False, label: str = ""
+) -> list[JobResult]:
+    """Train jobs that share their shapes together (annlab.train.loop.train_group), each into its
+    own MLflow run, as `run_job` trains one; the results in the jobs' order. `alone` (one job):
+    errors are raised as `run_job` says. In a group a member that fails (its set-up, its sink)
+    is a FAILED result and the others go on; Ctrl-C or SIGTERM ends every run KILLED."""
+    results: list[JobResult | None] = [None] * len(jobs)
+    started: dict[int, _Started] = {}
     with interrupt.sigterm_requests_stop():
         try:
-            result = _train_and_record(cfg, meta, logger, prepared)
-            logger.end("FINISHED")
-            resume.finished(uri, experiment_id, digest, logger.run_id)
+            for k, (cfg, meta) in enumerate(jobs):
+                outcome = _start(cfg, meta, uri, alone)
+                if isinstance(outcome, JobResult):
+                    results[k] = outcome
+                    continue
+                started[k] = outcome
+                try:
+                    _set_up(outcome)
+                except Exception as err:
+                    outcome.logger.end("FAILED", err)
+                    del started[k]
+                    if alone:
+                        raise
+                    results[k] = _result(outcome, "FAILED", error=f"{type(err).__name__}: {err}")
+            if started:
+                try:
+                    _train_started(started, results, alone, label)
+                except Exception as err:  # the group's training itself: every run in it ends FAILED
+                    for k, job in list(started.items()):
+                        job.logger.end("FAILED", err)
+                        results[k] = _result(job, "FAILED", error=f"{type(err).__name__}: {err}")
+                    started.clear()
+                    if alone:
+                        raise
         except (KeyboardInterrupt, Terminated) as err:
-            logger.end("KILLED", err)
+            for job in started.values():
+                job.logger.end("KILLED", err)
             raise
+    return [r for r in results if r is not None]
+
+
+def _start(cfg: RunConfig, meta: JobMeta, uri: str | None, alone: bool) -> _Started | JobResult:
+    """A job prepared and its run created; or its result where resume finds it done, or (in a
+    group) where it fails before its run exists."""
+    tic = time.perf_counter()
+    try:
+        data, model, device = prepare(cfg)
+    except Exception as err:
+        if alone:
+            raise
+        return _failed(cfg, tic, err)
+    store = resolve_uri(uri or cfg.tracking.uri)
+    experiment_id = ensure_experiment(store, cfg.tracking.experiment)
+    name, digest = run_name(cfg), config_hash(cfg)
+    if cfg.resume and (existing := resume.finished_run(store, experiment_id, digest)):
+        return JobResult(existing, name, "SKIPPED", False, {}, time.perf_counter() - tic, 0.0, "already FINISHED")
+    tags = {**run_tags(cfg, data, digest), **owner_tags(), **meta.tags}
+    steps = thinned(probe_steps(len(data.x_train), cfg), cfg.tracking.metric_points)
+    logger = RunLogger(store, experiment_id, name, tags, steps)
+    return _Started(cfg, meta, tic, name, logger, digest, store, experiment_id, data, model, device)
+
+
+def _train_started(started: dict[int, _Started], results: list[JobResult | None], alone: bool, label: str) -> None:
+    """Train the started jobs as one group and record each."""
+    jobs = list(started.values())
+    first = jobs[0]
+    title = label or f"{first.meta.label} {run_name(first.cfg)}".strip()
+    with JobProgress(title, first.cfg.trainer.epochs, first.cfg.progress) as progress:
+        sinks: list[Any] = [Watched(first.logger, progress), *(job.logger for job in jobs[1:])]
+        members = [Member(job.model, job.data, job.cfg, sink) for job, sink in zip(jobs, sinks, strict=True)]
+        trained = train_group(members, first.device)
+    interrupt.check()  # a SIGTERM during the last step still ends the runs KILLED
+    # Every member's record first, then every end: each run's writer thread stores its metrics
+    # while the next member's tables are written, instead of one run waiting at a time.
+    recorded: list[tuple[int, _Started, TrainResult]] = []
+    for (k, job), result in zip(list(started.items()), trained, strict=True):
+        try:
+            if result.error is not None:
+                raise result.error
+            _record(job, result)
+            recorded.append((k, job, result))
         except Exception as err:
-            logger.end("FAILED", err)
-            raise
-    seconds = time.perf_counter() - tic
-    return JobResult(
-        logger.run_id,
-        name,
-        "FINISHED",
-        result.diverged,
-        result.final,
-        seconds,
-        logger.seconds,
-        result.reason,
-        result.seconds,
-    )
+            _end_failed(started, results, k, err, alone, result)
+    for k, job, result in recorded:
+        try:
+            job.logger.end("FINISHED")
+            resume.finished(job.uri, job.experiment_id, job.digest, job.logger.run_id)
+        except Exception as err:
+            _end_failed(started, results, k, err, alone, result)
+            continue
+        del started[k]
+        results[k] = _result(job, "FINISHED", result)
+
+
+def _end_failed(
+    started: dict[int, _Started],
+    results: list[JobResult | None],
+    k: int,
+    err: Exception,
+    alone: bool,
+    result: TrainResult,
+) -> None:
+    """The run of started job `k` ends FAILED with `err` (alone: raised)."""
+    job = started.pop(k)
+    job.logger.end("FAILED", err)
+    if alone:
+        raise err
+    results[k] = _result(job, "FAILED", result, f"{type(err).__name__}: {err}")
 
 
 def _yaml(cfg: RunConfig) -> str:

@@ -17,7 +17,7 @@ from annlab.net.inits import weight_variance
 from annlab.net.model import MLP
 from annlab.net.theory import network_priors
 from annlab.train.data import Split
-from annlab.train.loop import probe_indices
+from annlab.train.schedule import probe_indices
 
 
 def probe_batch(cfg: RunConfig, data: Split) -> torch.Tensor:

@@ -11,8 +11,9 @@ applies to the composed config afterwards, and which are applied here by that sa
 split cannot prove a plain config override is left to Hydra's composition of that job.
 tests/test_sweeper_differential.py compares the result with Hydra's own composition, job by job.
 With the default launcher the jobs then run in this process from those checked configs, straight
-into annlab's job function (see `runs_here` for when Hydra's own per-job machinery is kept); any
-other launcher (joblib, slurm) gets the override lists, and its workers compose again.
+into annlab's job function, and with hydra/launcher=vectorized into its group trainer (see
+`runs_here` for when Hydra's own per-job machinery is kept); any other launcher (joblib, slurm)
+gets the override lists, and its workers compose again.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from annlab.outcomes import SWEEP_ENV
 log = logging.getLogger(__name__)
 
 IN_PROCESS = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+VECTORIZED = "hydra_plugins.annlab_launchers.vectorized_launcher.VectorizedLauncher"
 # annlab's own callback (conf/config.yaml): what it does per job, annlab's loop does itself.
 ANNLAB_CALLBACK = "annlab.run.SweepCallback"
 
@@ -92,13 +94,14 @@ class Composer:
 
 def runs_here(config: DictConfig, nodes: Sequence[DictConfig]) -> bool:
     """Whether annlab can run the jobs itself, without Hydra's per-job machinery (a Hydra config
-    per job, its output folder, logging set up again, callbacks): with the in-process launcher,
+    per job, its output folder, logging set up again, callbacks): with the in-process launcher
+    or the vectorized one,
     when no job changes its working folder or sets environment variables (hydra.job.env_set: its
     config would resolve differently) and no callback but annlab's own (told by its _target_)
     waits for each job. Otherwise Hydra's launcher runs them. (Hydra's per-job values,
     `${hydra:job.num}`, cannot be in a job's config: the pre-check, which resolves every config,
     refuses them.)"""
-    if config.hydra.launcher.get("_target_") != IN_PROCESS:
+    if config.hydra.launcher.get("_target_") not in (IN_PROCESS, VECTORIZED):
         return False
     for node in {id(n): n for n in nodes}.values():
         callbacks = (node.callbacks or {}).values()
@@ -155,7 +158,17 @@ class AnnlabSweeper(Sweeper):
         data = run.check_sweep(self.config, jobs, compose)  # exits before any training on a bad job
         if not runs_here(self.config, nodes):
             return [self.launcher.launch(jobs, initial_job_idx=0)]
+        if self.config.hydra.launcher.get("_target_") == VECTORIZED:  # the checked configs, grouped
+            from hydra_plugins.annlab_launchers.vectorized_launcher import run_groups
+
+            self._log_setup()
+            return [run_groups(jobs, data, nodes, int(self.config.hydra.launcher.group_size))]
         return [self._run_here(jobs, data, nodes)]
+
+    def _log_setup(self) -> None:
+        assert self.config is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
     def _run_here(
         self, jobs: Sequence[list[str]], data: Sequence[dict[str, Any]], nodes: Sequence[DictConfig]
@@ -165,9 +178,7 @@ class AnnlabSweeper(Sweeper):
         straight to annlab's job function, with its place in the sweep."""
         from annlab import jobs as annlab_jobs
 
-        assert self.config is not None
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        self._log_setup()
         folder, total = os.environ[SWEEP_ENV], str(len(jobs))
         returns = []
         for idx, (job, plain, node) in enumerate(zip(jobs, data, nodes, strict=True)):

@@ -1,0 +1,44 @@
+"""N same-shape MLPs as one: each layer's weights stacked [N, out, in], one batched product a layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from annlab.net.model import MLP
+
+
+class StackedMLP(nn.Module):
+    """The members' layers stacked into one set of leaves; every member's own Linear weight and
+    bias become views of its slice (same storage), so that what the stacked optimiser changes in
+    place each member's model, its probe and its evaluation see at once, and a member's
+    parameters are drawn exactly as a model of its own draws them (they are built that way, then
+    stacked). The activations must be the members' shared, parameter-free ones."""
+
+    def __init__(self, members: Sequence[MLP]):
+        super().__init__()
+        first = members[0]
+        if any(list(act.parameters()) for act in first.acts):
+            raise ValueError("an activation with its own parameters trains as a group of one")
+        self.acts = first.acts
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for index in range(len(first.layers())):
+            layers = [member.layers()[index] for member in members]
+            weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
+            bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
+            for i, layer in enumerate(layers):
+                layer.weight, layer.bias = nn.Parameter(weight.data[i]), nn.Parameter(bias.data[i])
+            self.weights.append(weight)
+            self.biases.append(bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The logits [N, batch, out] of the members' inputs x [N, batch, in]."""
+        hidden = len(self.acts)
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            if index < hidden:
+                x = self.acts[index](x)
+        return x

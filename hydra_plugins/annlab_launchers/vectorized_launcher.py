@@ -1,0 +1,71 @@
+"""hydra/launcher=vectorized: a sweep's same-shape jobs trained together, each still its own run.
+
+With annlab's sweeper (the default) the sweeper hands this launcher's work its already checked
+job configs (no second composition: see sweeper.py); with another sweeper `launch` composes each
+job as Hydra's basic launcher does, then groups them the same way (annlab.jobs.run_grouped).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+# Members a group holds at most: its tensors (splits, stacked weights, gradients, optimiser
+# state, a batch's activations) stay a few MB a member at the suite's sizes (README: Side by side).
+GROUP_SIZE = 32
+
+
+def run_groups(
+    jobs: Sequence[Sequence[str]], data: Sequence[dict[str, Any]], nodes: Sequence[DictConfig], size: int
+) -> list[JobReturn]:
+    """Train the checked jobs (`data`: each one's config as plain data; `nodes`: its Hydra node)
+    in groups; one JobReturn per job, in order."""
+    from annlab import jobs as annlab_jobs
+    from annlab.outcomes import SWEEP_ENV
+
+    folder, total = os.environ[SWEEP_ENV], str(len(jobs))
+    places = [
+        annlab_jobs.JobPlace(True, idx + 1, total, folder, annlab_jobs.choices_of(node.runtime.choices))
+        for idx, node in enumerate(nodes)
+    ]
+    objectives = annlab_jobs.run_grouped(data, places, size)
+    returns = []
+    for job, node, objective in zip(jobs, nodes, objectives, strict=True):
+        ret = JobReturn(overrides=list(job), working_dir=os.getcwd(), task_name=str(node.job.name))
+        ret.return_value, ret.status = objective, JobStatus.COMPLETED
+        returns.append(ret)
+    return returns
+
+
+class VectorizedLauncher(Launcher):
+    def __init__(self, group_size: int = GROUP_SIZE) -> None:
+        if not isinstance(group_size, int) or group_size < 1:
+            from annlab.jobs import fail
+
+            fail(f"hydra.launcher.group_size={group_size!r}: a group holds a whole number of jobs, at least 1")
+        self.group_size = group_size
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        """Another sweeper's jobs: composed here, once each, then grouped and trained."""
+        from annlab.run import _plain
+
+        assert self.config is not None and self.hydra_context is not None
+        loader = self.hydra_context.config_loader
+        data, nodes = [], []
+        for overrides in job_overrides:
+            print(f"[HYDRA] \t#{initial_job_idx + len(data)} : {' '.join(filter_overrides(overrides))}")
+            cfg = loader.load_sweep_config(self.config, list(overrides))
+            nodes.append(cfg.hydra)
+            data.append(_plain(cfg))
+        return run_groups(job_overrides, data, nodes, self.group_size)

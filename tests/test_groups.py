@@ -1,0 +1,188 @@
+"""hydra/launcher=vectorized: same-shape jobs trained together, each still its own run, with the
+sequential path's numbers (within the issue's tolerances), members independent of their group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import Result
+
+from annlab.config import RunConfig
+from annlab.read.store import Frames, load
+from annlab.train.grouping import group_key, groups
+from annlab.train.tracking import RunLogger
+
+VECTORIZED = "hydra/launcher=vectorized"
+# The issue's reference: tanh + xavier, depth 5, width 64, moons, lr 0.05; 16 epochs of 13 steps.
+TANH = ["activation=tanh", "init=xavier", "model.depth=5", "model.width=64", "dataset=moons", "progress=off"]
+
+
+def sweep(cli: Callable[..., Result], folder: Path, *args: str) -> Frames:
+    folder.mkdir()
+    res = cli(["-m", *args], folder)
+    assert res.returncode in (0, 1), res.stderr[-3000:]
+    return load(f"sqlite:///{folder / 'mlflow.db'}")
+
+
+def by_name(frames: Frames, table: str, keys: list[str]) -> dict[str, pd.DataFrame]:
+    """Each run's rows of `table` (layers or epochs), sorted by `keys`, by run name."""
+    rows = getattr(frames, table)
+    return {
+        run.run_name: rows[rows.run_id == run.run_id].sort_values(keys).reset_index(drop=True)
+        for run in frames.runs.itertuples()
+    }
+
+
+def worst(a: pd.DataFrame, b: pd.DataFrame, keys: list[str], floor: float) -> float:
+    """The largest relative difference of the values of two runs' rows (absolute below `floor`)."""
+    assert a[keys].astype(str).equals(b[keys].astype(str)), "the runs recorded different rows"
+    x, y = a.value.to_numpy(float), b.value.to_numpy(float)
+    assert np.array_equal(np.isnan(x), np.isnan(y))
+    x, y = np.nan_to_num(x), np.nan_to_num(y)
+    return float((np.abs(x - y) / np.maximum(np.abs(x), floor)).max())
+
+
+LAYER_KEYS, EPOCH_KEYS = ["step", "layer", "stat"], ["epoch", "metric"]
+
+
+def test_a_group_trains_as_its_members_alone(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """200 steps of four jobs (two seeds x two learning rates): every metric and per-layer value
+    within 1e-4 relative of the sequential path's (step 0 within 1e-5), the same params, tags
+    but the group's, and files."""
+    args = [*TANH, "optimizer.lr=0.05,0.1", "seed=0,1", "trainer.epochs=16"]
+    alone = sweep(cli, tmp_path / "alone", *args)
+    grouped = sweep(cli, tmp_path / "grouped", *args, VECTORIZED)
+    assert sorted(grouped.runs.status) == ["FINISHED"] * 4 and set(grouped.runs.run_name) == set(alone.runs.run_name)
+    a_layers, g_layers = by_name(alone, "layers", LAYER_KEYS), by_name(grouped, "layers", LAYER_KEYS)
+    a_epochs, g_epochs = by_name(alone, "epochs", EPOCH_KEYS), by_name(grouped, "epochs", EPOCH_KEYS)
+    for name in a_layers:
+        assert a_layers[name].step.max() >= 200
+        assert worst(a_layers[name], g_layers[name], LAYER_KEYS, 1e-4) <= 1e-4
+        first = a_layers[name].step == 0
+        assert worst(a_layers[name][first], g_layers[name][first], LAYER_KEYS, 1e-6) <= 1e-5
+        assert worst(a_epochs[name], g_epochs[name], EPOCH_KEYS, 1e-6) <= 1e-4
+    from mlflow import MlflowClient
+
+    def record(folder: str) -> dict[str, tuple[dict, dict, list[str]]]:
+        client = MlflowClient(f"sqlite:///{tmp_path / folder / 'mlflow.db'}")
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        drop = ("annlab.sweep", "annlab.pid", "annlab.heartbeat", "annlab.host", "annlab.group", "annlab.group_size")
+        return {
+            r.info.run_name: (
+                r.data.params,
+                {k: v for k, v in r.data.tags.items() if k not in drop},
+                sorted(f.path for f in client.list_artifacts(r.info.run_id)),
+            )
+            for r in runs
+        }
+
+    assert record("alone") == record("grouped")
+    client = MlflowClient(grouped.uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {(r.data.tags["annlab.group"], r.data.tags["annlab.group_size"]) for r in runs} == {("1/1", "4")}
+
+
+def test_step_zero_agrees_at_depth_20(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """Every statistic at step 0 of depth-20 nets (critical and calibrated inits among them)
+    within 1e-5 relative of the sequential path's."""
+    args = ["activation=tanh", "init=critical,calibrated", "seed=0,1", "model.depth=20", "model.width=32"]
+    args += ["dataset.n_samples=200", "trainer.epochs=1", "progress=off"]
+    alone = by_name(sweep(cli, tmp_path / "alone", *args), "layers", LAYER_KEYS)
+    grouped = by_name(sweep(cli, tmp_path / "grouped", *args, VECTORIZED), "layers", LAYER_KEYS)
+    assert len(alone) == 4
+    for name, rows in alone.items():
+        first, theirs = rows[rows.step == 0], grouped[name][grouped[name].step == 0]
+        assert len(first) == 21 * 13 and worst(first, theirs, LAYER_KEYS, 1e-6) <= 1e-5
+
+
+def test_members_are_independent_of_their_group(
+    tmp_path: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member's numbers do not depend on which jobs share its group (within 1e-6): regrouped,
+    beside members that diverge (lr 50) and one whose record fails mid-training, which fail alone."""
+    relu = ["activation=relu", "init=kaiming", "model.depth=4", "model.width=32", "dataset=moons", "progress=off"]
+    calm = sweep(cli, tmp_path / "calm", *relu, "seed=0,1", "trainer.epochs=6", VECTORIZED)
+
+    real = RunLogger.layer_stats
+
+    def fails_for_seed_2(self: RunLogger, step: int, values: torch.Tensor) -> None:
+        if self.run.info.run_name.endswith("-s2") and step >= 20:
+            raise OSError("disk full (injected)")
+        real(self, step, values)
+
+    monkeypatch.setattr(RunLogger, "layer_stats", fails_for_seed_2)
+    mixed = sweep(cli, tmp_path / "mixed", *relu, "seed=0,1,2", "optimizer.lr=0.05,50", "trainer.epochs=6", VECTORIZED)
+    runs = mixed.runs.set_index("run_name")
+    assert runs.loc["relu-kaiming-d4-moons-s2", "status"] == "FAILED"
+    assert "disk full (injected)" in runs.loc["relu-kaiming-d4-moons-s2", "reason"]
+    wild = runs.filter(like="-lr50", axis=0)
+    assert len(wild) == 3 and wild.diverged.all(), wild[["status", "diverged", "reason"]]
+    calm_layers, mixed_layers = by_name(calm, "layers", LAYER_KEYS), by_name(mixed, "layers", LAYER_KEYS)
+    calm_epochs, mixed_epochs = by_name(calm, "epochs", EPOCH_KEYS), by_name(mixed, "epochs", EPOCH_KEYS)
+    for name in ("relu-kaiming-d4-moons-s0", "relu-kaiming-d4-moons-s1"):
+        assert runs.loc[name, "status"] == "FINISHED" and not runs.loc[name, "diverged"]
+        assert worst(calm_layers[name], mixed_layers[name], LAYER_KEYS, 1e-6) <= 1e-6
+        assert worst(calm_epochs[name], mixed_epochs[name], EPOCH_KEYS, 1e-6) <= 1e-6
+
+
+def test_a_group_of_one_is_the_sequential_path_bit_for_bit(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """PReLU learns its own slope: it trains as a group of one, which is today's training exactly."""
+    args = ["activation=prelu", "seed=0,1", "trainer.epochs=2", "dataset.n_samples=200", "progress=off"]
+    alone, grouped = sweep(cli, tmp_path / "alone", *args), sweep(cli, tmp_path / "grouped", *args, VECTORIZED)
+    for table, keys in (("layers", LAYER_KEYS), ("epochs", EPOCH_KEYS)):
+        a, g = by_name(alone, table, keys), by_name(grouped, table, keys)
+        assert set(a) == set(g) and len(a) == 2
+        for name in a:
+            assert np.array_equal(a[name].value.to_numpy(), g[name].value.to_numpy(), equal_nan=True)
+
+
+def test_which_jobs_share_a_group(config: Callable[..., RunConfig]) -> None:
+    base = ["activation=tanh", "model.depth=3"]
+    same = [config(*base, *extra) for extra in (["seed=0"], ["seed=1", "init=critical"], ["optimizer.lr=0.3"])]
+    assert len({group_key(c) for c in same}) == 1
+    apart = [config(*base, "model.width=8"), config(*base, "trainer.batch_size=16"), config("activation=relu")]
+    assert len({group_key(c) for c in [same[0], *apart]}) == 4
+    alone = [config("activation=prelu", "seed=0"), config("activation=prelu", "seed=1"), config(*base, "probe=train")]
+    assert len({group_key(c) for c in alone}) == 3
+    assert groups([*same, *same], 4) == [[0, 1, 2, 3], [4, 5]]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: device=cuda groups run where a GPU is")
+def test_a_group_trains_on_a_gpu(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    args = [*TANH, "seed=0,1,2", "trainer.epochs=4", "device=cuda"]
+    grouped = sweep(cli, tmp_path / "gpu", *args, VECTORIZED)
+    assert sorted(grouped.runs.status) == ["FINISHED"] * 3
+    cpu = sweep(cli, tmp_path / "cpu", *args[:-1], "device=cpu", VECTORIZED)
+    g, c = by_name(grouped, "epochs", EPOCH_KEYS), by_name(cpu, "epochs", EPOCH_KEYS)
+    for name in g:
+        assert worst(c[name], g[name], EPOCH_KEYS, 1e-6) <= 1e-3  # another device's kernels
+
+
+def test_sigterm_ends_every_run_of_the_group_killed(
+    tmp_path: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while a group trains (sent by its first member's record of epoch 2): every run of
+    the group ends KILLED, the sweep stops with 143 and no later group starts."""
+    import os
+    import signal
+
+    real = RunLogger.epoch_metrics
+
+    def terminates(self: RunLogger, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        if epoch == 2 and self.run.info.run_name.startswith("tanh-kaiming-d3-moons-s0"):
+            os.kill(os.getpid(), signal.SIGTERM)
+        real(self, epoch, step, metrics)
+
+    monkeypatch.setattr(RunLogger, "epoch_metrics", terminates)
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    res = cli(["-m", "activation=tanh,relu", "seed=0,1,2", "dataset.n_samples=200", "progress=off", VECTORIZED], folder)
+    assert res.returncode == 143, res.stdout[-2000:] + res.stderr[-2000:]
+    assert res.stdout.count("KILLED by SIGTERM") == 3
+    runs = load(f"sqlite:///{folder / 'mlflow.db'}").runs
+    assert sorted(runs.status) == ["KILLED"] * 3 and set(runs.activation) == {"tanh"}
