@@ -186,3 +186,42 @@ def test_sigterm_ends_every_run_of_the_group_killed(
     assert res.stdout.count("KILLED by SIGTERM") == 3
     runs = load(f"sqlite:///{folder / 'mlflow.db'}").runs
     assert sorted(runs.status) == ["KILLED"] * 3 and set(runs.activation) == {"tanh"}
+
+
+@pytest.mark.parametrize(
+    "kind, settings",
+    [("sgd", [(0.05, 0.0, 0.0), (0.1, 0.9, 0.0), (0.02, 0.5, 1e-3)]), ("adam", [(1e-3, 0.0, 0.0), (3e-3, 0.0, 1e-2)])],
+)
+def test_the_stacked_optimiser_is_torchs_per_member(kind: str, settings: list[tuple[float, float, float]]) -> None:
+    """Each member of a stack moves as torch's own optimiser moves it alone, with its own lr,
+    momentum and weight decay (20 steps of random gradients, within 1e-6); a stopped member stays."""
+    from annlab.config import OptimizerConfig
+    from annlab.train.metrics import OPTIMIZERS
+    from annlab.train.stacked_optim import StackedOptimizer
+
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(len(settings), 4, 3, generator=gen)
+    grads = torch.randn(20, len(settings), 4, 3, generator=gen)
+    stacked = torch.nn.Parameter(start.clone())
+    configs = [OptimizerConfig(name=kind, lr=lr, momentum=m, weight_decay=wd) for lr, m, wd in settings]
+    opt = StackedOptimizer([stacked], configs)
+    alone = [torch.nn.Parameter(start[i].clone()) for i in range(len(settings))]
+    theirs = []
+    for p, (lr, m, wd) in zip(alone, settings, strict=True):
+        extra = {"momentum": m} if kind == "sgd" else {}
+        theirs.append(OPTIMIZERS[kind]([p], lr=lr, weight_decay=wd, **extra))
+    for step in range(20):
+        if step == 10:
+            opt.stop(0)
+            frozen = stacked.detach()[0].clone()
+        opt.zero_grad()
+        stacked.grad = grads[step].clone()
+        opt.step()
+        for i, (p, o) in enumerate(zip(alone, theirs, strict=True)):
+            if step < 10 or i > 0:
+                o.zero_grad()
+                p.grad = grads[step, i].clone()
+                o.step()
+    for i, p in enumerate(alone):
+        torch.testing.assert_close(stacked.detach()[i], p.detach(), rtol=1e-6, atol=1e-7)
+    assert torch.equal(stacked.detach()[0], frozen)
