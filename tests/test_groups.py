@@ -90,11 +90,11 @@ def test_a_group_trains_as_its_members_alone(tmp_path: Path, cli: Callable[..., 
 def test_step_zero_agrees_at_depth_20(tmp_path: Path, cli: Callable[..., Result]) -> None:
     """Every statistic at step 0 of depth-20 nets (critical and calibrated inits among them)
     within 1e-5 relative of the sequential path's."""
-    args = ["activation=tanh", "init=critical,calibrated", "seed=0,1", "model.depth=20", "model.width=32"]
+    args = ["activation=tanh", "init=critical,calibrated", "model.depth=20", "model.width=32"]
     args += ["dataset.n_samples=200", "trainer.epochs=1", "progress=off"]
     alone = by_name(sweep(cli, tmp_path / "alone", *args), "layers", LAYER_KEYS)
     grouped = by_name(sweep(cli, tmp_path / "grouped", *args, VECTORIZED), "layers", LAYER_KEYS)
-    assert len(alone) == 4
+    assert len(alone) == 2
     for name, rows in alone.items():
         first, theirs = rows[rows.step == 0], grouped[name][grouped[name].step == 0]
         assert len(first) == 21 * 13 and worst(first, theirs, LAYER_KEYS, 1e-6) <= 1e-5
