@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,10 @@ from annlab.record import resolve_uri
 # torch, mlflow and pandas are imported when a job runs, not when a rejected config is reported.
 if TYPE_CHECKING:
     from annlab.train.job import JobMeta, JobResult
+
+
+# A worker process of hydra.launcher.n_jobs: the folder holding its stop file and process ids.
+WORKERS_ENV = "ANNLAB_WORKERS"
 
 
 def fail(message: str, status: int = 2) -> None:
@@ -157,28 +162,29 @@ def _done(result: JobResult, label: str, name: str, place: JobPlace) -> float | 
     return result.metrics.get(key) if key else None
 
 
-def _killed(err: BaseException, jobs: Sequence[tuple[str, str, JobPlace]]) -> None:
+def _killed(err: BaseException, jobs: Sequence[tuple[str, str, JobPlace]], stops: bool = True) -> None:
     """Ctrl-C or SIGTERM: the runs are recorded KILLED (by the job layer), the outcomes here;
-    the sweep stops, except for one cluster job of many (scancel), after which the sweep goes on."""
+    the sweep stops, except for one cluster job of many (scancel), after which the sweep goes
+    on, and in a worker process (`stops` false), whose sweep stops itself."""
     why = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"SIGTERM ({err})"
     for label, name, place in jobs:
         print(f"annlab: {label} {name}: KILLED by {why}; the run is recorded KILLED; stopping", flush=True)
         _record({"name": name, "status": "KILLED", "error": why}, place)
-    if os.environ.get("SUBMITIT_EXECUTOR"):
+    if os.environ.get("SUBMITIT_EXECUTOR") or not stops:
         return
     raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
 
 
-def run_grouped(data: Sequence[dict[str, Any]], places: Sequence[JobPlace], size: int) -> list[float | None]:
+def run_grouped(
+    data: Sequence[dict[str, Any]], places: Sequence[JobPlace], size: int, n_jobs: int = 1
+) -> list[float | None]:
     """hydra/launcher=vectorized: the sweep's jobs (checked configs, plain data) in groups of at
     most `size` that share their shapes (annlab.train.grouping), each group trained at once
-    (annlab.train.job.run_group), each job still its own run, outcome and line; the jobs'
+    (annlab.train.job.run_group), each job still its own run, outcome and line; with `n_jobs`
+    above 1, groups train side by side in that many worker processes (joblib). The jobs'
     objectives in their order."""
-    from annlab.naming import run_name
     from annlab.train.grouping import groups
-    from annlab.train.job import Terminated, run_group
 
-    objectives: list[float | None] = [None] * len(data)
     cfgs: dict[int, RunConfig] = {}
     for k, (plain, place) in enumerate(zip(data, places, strict=True)):
         try:
@@ -187,21 +193,81 @@ def run_grouped(data: Sequence[dict[str, Any]], places: Sequence[JobPlace], size
             _bad_here(str(err), f"job {place.number}", place)
     order = list(cfgs)
     batches = [[order[i] for i in batch] for batch in groups([cfgs[k] for k in order], size)]
-    for g, batch in enumerate(batches, start=1):
-        group = f"{g}/{len(batches)}"
-        tags = {record.GROUP: group, record.GROUP_SIZE: str(len(batch))}
-        metas = [job_meta(places[k], data[k], tags) for k in batch]
-        names = [run_name(cfgs[k]) for k in batch]
-        for meta, name in zip(metas, names, strict=True):
-            print(
-                f"annlab: {meta.label} running {name} (group {group}, {len(batch)} job{'s' * (len(batch) != 1)})",
-                flush=True,
-            )
-        try:
-            results = run_group([(cfgs[k], m) for k, m in zip(batch, metas, strict=True)], label=f"group {group}")
-        except (KeyboardInterrupt, Terminated) as err:
-            _killed(err, [(m.label, n, places[k]) for k, m, n in zip(batch, metas, names, strict=True)])
-            continue
-        for k, meta, name, result in zip(batch, metas, names, results, strict=True):
-            objectives[k] = _done(result, meta.label, name, places[k])
+    work = [
+        ([data[k] for k in batch], [places[k] for k in batch], f"{g}/{len(batches)}")
+        for g, batch in enumerate(batches, start=1)
+    ]
+    if n_jobs > 1 and len(work) > 1:
+        done = _side_by_side(work, n_jobs, places[0].folder)
+    else:
+        done = [_train_batch(*item) for item in work]
+    objectives: list[float | None] = [None] * len(data)
+    for batch, values in zip(batches, done, strict=True):
+        for k, value in zip(batch, values, strict=True):
+            objectives[k] = value
     return objectives
+
+
+def _side_by_side(work: list[Any], n_jobs: int, folder: str) -> list[list[float | None]]:
+    """The groups of `work` trained in `n_jobs` joblib worker processes. SIGTERM to this process
+    is passed on to the workers (their runs end KILLED, as in this process) and no further group
+    starts; then the sweep stops (exit 143)."""
+    import shutil
+    import signal
+    from pathlib import Path
+
+    from joblib import Parallel, delayed
+
+    control = Path(folder) / f"annlab_workers-{os.environ.get(outcomes.SWEEP_ID_ENV, 'sweep')}"
+    control.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k.startswith("ANNLAB_")} | {WORKERS_ENV: str(control)}
+
+    def pass_on(signum: int, frame: object) -> None:
+        (control / "stop").touch()
+        for pid in control.glob("*.pid"):
+            with contextlib.suppress(ProcessLookupError, ValueError):  # a worker that has ended
+                os.kill(int(pid.stem), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, pass_on)
+    try:
+        done = Parallel(n_jobs=n_jobs)(delayed(_train_batch)(*item, env) for item in work)
+        stopped = (control / "stop").exists()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(control, ignore_errors=True)
+    if stopped:
+        print("annlab: SIGTERM: the workers' runs are recorded KILLED; stopping", flush=True)
+        raise SystemExit(143)
+    return done
+
+
+def _train_batch(
+    data: Sequence[dict[str, Any]], places: Sequence[JobPlace], group: str, env: dict[str, str] | None = None
+) -> list[float | None]:
+    """One group trained (here, or in a worker process, which gets the sweep's environment and
+    its control folder: a stop file, and this process's id for SIGTERM): its jobs' lines, runs
+    and outcomes; their objectives."""
+    from pathlib import Path
+
+    from annlab.naming import run_name
+    from annlab.train.job import Terminated, run_group
+
+    os.environ.update(env or {})
+    if env:
+        control = Path(env[WORKERS_ENV])
+        if (control / "stop").exists():  # the sweep was stopped before this group began
+            return [None] * len(data)
+        (control / f"{os.getpid()}.pid").touch()
+    cfgs = [parse_config(plain) for plain in data]
+    tags = {record.GROUP: group, record.GROUP_SIZE: str(len(cfgs))}
+    metas = [job_meta(place, plain, tags) for place, plain in zip(places, data, strict=True)]
+    names = [run_name(cfg) for cfg in cfgs]
+    for meta, name in zip(metas, names, strict=True):
+        jobs = f"{len(cfgs)} job{'s' * (len(cfgs) != 1)}"
+        print(f"annlab: {meta.label} running {name} (group {group}, {jobs})", flush=True)
+    try:
+        results = run_group(list(zip(cfgs, metas, strict=True)), label=f"group {group}")
+    except (KeyboardInterrupt, Terminated) as err:
+        _killed(err, [(m.label, n, p) for m, n, p in zip(metas, names, places, strict=True)], stops=not env)
+        return [None] * len(cfgs)
+    return [_done(r, m.label, n, p) for r, m, n, p in zip(results, metas, names, places, strict=True)]

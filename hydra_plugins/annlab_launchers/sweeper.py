@@ -162,7 +162,8 @@ class AnnlabSweeper(Sweeper):
             from hydra_plugins.annlab_launchers.vectorized_launcher import run_groups
 
             self._log_setup()
-            return [run_groups(jobs, data, nodes, int(self.config.hydra.launcher.group_size))]
+            launcher = self.config.hydra.launcher
+            return [run_groups(jobs, data, nodes, int(launcher.group_size), int(launcher.get("n_jobs", 1)))]
         return [self._run_here(jobs, data, nodes)]
 
     def _log_setup(self) -> None:

@@ -22,10 +22,14 @@ GROUP_SIZE = 32
 
 
 def run_groups(
-    jobs: Sequence[Sequence[str]], data: Sequence[dict[str, Any]], nodes: Sequence[DictConfig], size: int
+    jobs: Sequence[Sequence[str]],
+    data: Sequence[dict[str, Any]],
+    nodes: Sequence[DictConfig],
+    size: int,
+    n_jobs: int = 1,
 ) -> list[JobReturn]:
     """Train the checked jobs (`data`: each one's config as plain data; `nodes`: its Hydra node)
-    in groups; one JobReturn per job, in order."""
+    in groups of at most `size`, `n_jobs` groups at a time; one JobReturn per job, in order."""
     from annlab import jobs as annlab_jobs
     from annlab.outcomes import SWEEP_ENV
 
@@ -34,7 +38,7 @@ def run_groups(
         annlab_jobs.JobPlace(True, idx + 1, total, folder, annlab_jobs.choices_of(node.runtime.choices))
         for idx, node in enumerate(nodes)
     ]
-    objectives = annlab_jobs.run_grouped(data, places, size)
+    objectives = annlab_jobs.run_grouped(data, places, size, n_jobs)
     returns = []
     for job, node, objective in zip(jobs, nodes, objectives, strict=True):
         ret = JobReturn(overrides=list(job), working_dir=os.getcwd(), task_name=str(node.job.name))
@@ -44,12 +48,14 @@ def run_groups(
 
 
 class VectorizedLauncher(Launcher):
-    def __init__(self, group_size: int = GROUP_SIZE) -> None:
-        if not isinstance(group_size, int) or group_size < 1:
-            from annlab.jobs import fail
+    def __init__(self, group_size: int = GROUP_SIZE, n_jobs: int = 1) -> None:
+        from annlab.jobs import fail
 
+        if not isinstance(group_size, int) or group_size < 1:
             fail(f"hydra.launcher.group_size={group_size!r}: a group holds a whole number of jobs, at least 1")
-        self.group_size = group_size
+        if not isinstance(n_jobs, int) or n_jobs < 1:
+            fail(f"hydra.launcher.n_jobs={n_jobs!r}: the worker processes, a whole number, at least 1")
+        self.group_size, self.n_jobs = group_size, n_jobs
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
 
@@ -68,4 +74,4 @@ class VectorizedLauncher(Launcher):
             cfg = loader.load_sweep_config(self.config, list(overrides))
             nodes.append(cfg.hydra)
             data.append(_plain(cfg))
-        return run_groups(job_overrides, data, nodes, self.group_size)
+        return run_groups(job_overrides, data, nodes, self.group_size, self.n_jobs)
