@@ -17,29 +17,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
-def timed_sweep(code: Path, study: str) -> tuple[float, str]:
-    """Wall time of the study's sweep with the annlab package found at `code`, and its summary line."""
+def timed_sweep(
+    code: Path, study: str, extra: Sequence[str] = (), read: Callable[[str], T] | None = None
+) -> tuple[float, str, T | None]:
+    """Wall time of the study's sweep (with `extra` overrides) with the annlab package found at
+    `code`, its summary line, and what `read` returns given the sweep's store URI (read before
+    the sweep's temp folder goes)."""
     env = {**os.environ, "PYTHONPATH": str(code), "ANNLAB_ROOT": str(code)}
     env.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as folder:
         tic = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "annlab.run", "-m", f"+experiments={study}"],
+            [sys.executable, "-m", "annlab.run", "-m", f"+experiments={study}", *extra],
             cwd=folder,
             env=env,
             capture_output=True,
             text=True,
         )
         wall = time.perf_counter() - tic
-    summary = next((line for line in proc.stdout.splitlines() if "sweep summary" in line), "")
-    if proc.returncode != 0 or not summary:
-        sys.exit(f"the sweep at {code} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall, summary
+        summary = next((line for line in proc.stdout.splitlines() if "sweep summary" in line), "")
+        if proc.returncode != 0 or not summary:
+            sys.exit(f"the sweep at {code} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        found = read(f"sqlite:///{folder}/mlflow.db") if read else None
+    return wall, summary, found
 
 
 def main() -> None:
@@ -51,11 +59,11 @@ def main() -> None:
         worktree = Path(tmp) / "base"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.base], check=True)
         try:
-            old, old_summary = timed_sweep(worktree, args.study)
+            old, old_summary, _ = timed_sweep(worktree, args.study)
             print(f"{args.base}: {old:6.1f} s  ({old_summary.removeprefix('annlab: ')})", flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=True)
-    new, new_summary = timed_sweep(ROOT, args.study)
+    new, new_summary, _ = timed_sweep(ROOT, args.study)
     print(f"this checkout: {new:6.1f} s  ({new_summary.removeprefix('annlab: ')})")
     print(f"{args.study}: {old / new:.2f}x faster than {args.base}")
 

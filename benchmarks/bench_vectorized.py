@@ -12,35 +12,21 @@ kind differ 2x from one session to the next, so only ratios of one run mean anyt
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench_study import ROOT, timed_sweep
 
 
-def timed_sweep(study: str, extra: list[str]) -> tuple[float, float, str]:
-    """Wall time of the study's sweep, its runs' summed train_seconds, and its summary line."""
+def training_seconds(uri: str) -> float:
+    """The runs' summed train_seconds: the training loops' share of the sweep."""
     from annlab.read.store import load
 
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    with tempfile.TemporaryDirectory() as folder:
-        tic = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "annlab.run", "-m", f"+experiments={study}", "progress=off", *extra],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - tic
-        summary = next((line for line in proc.stdout.splitlines() if "sweep summary" in line), "")
-        if not summary:
-            sys.exit(f"the sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-        training = float(load(f"sqlite:///{folder}/mlflow.db").runs.train_seconds.sum())
+    return float(load(uri).runs.train_seconds.sum())
+
+
+def measured(study: str, extra: list[str]) -> tuple[float, float, str]:
+    """Wall time of the study's sweep, its runs' summed train_seconds, and its summary."""
+    wall, summary, training = timed_sweep(ROOT, study, ["progress=off", *extra], training_seconds)
+    assert training is not None
     return wall, training, summary.removeprefix("annlab: sweep summary: ")
 
 
@@ -49,9 +35,10 @@ def main() -> None:
     parser.add_argument("--study", default="trainability", help="the study (default: trainability)")
     parser.add_argument("overrides", nargs="*", help="extra overrides for both sweeps")
     args = parser.parse_args()
-    one, one_training, one_summary = timed_sweep(args.study, args.overrides)
+    # hydra/launcher=basic: a study whose file picks the vectorized launcher runs one job after another too
+    one, one_training, one_summary = measured(args.study, [*args.overrides, "hydra/launcher=basic"])
     print(f"one after another: {one:6.1f} s, training loops {one_training:6.1f} s  ({one_summary})", flush=True)
-    both, both_training, both_summary = timed_sweep(args.study, [*args.overrides, "hydra/launcher=vectorized"])
+    both, both_training, both_summary = measured(args.study, [*args.overrides, "hydra/launcher=vectorized"])
     print(f"vectorized:        {both:6.1f} s, training loops {both_training:6.1f} s  ({both_summary})")
     speedup = f"{one / both:.2f}x faster wall time, {one_training / both_training:.2f}x in the training loops"
     print(f"{args.study}: {speedup}")
