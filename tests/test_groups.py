@@ -288,3 +288,17 @@ def test_a_launcher_setting_below_one_is_refused(key: str, tmp_path: Path, cli: 
     res = cli(["-m", "seed=0,1", VECTORIZED, f"hydra.launcher.{key}=0"], tmp_path)
     assert res.returncode == 2 and f"hydra.launcher.{key}=0: " in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_another_sweepers_batches_keep_their_place_in_the_sweep(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    """hydra/sweeper=basic launching in batches of 2: the launcher composes each job and numbers
+    it by its place in the whole sweep (job 3/4, tag annlab.job 3), not in its batch."""
+    from mlflow import MlflowClient
+
+    args = ["-m", "seed=0,1", "model.depth=1,2", "dataset.n_samples=200", "trainer.epochs=1", "progress=off"]
+    res = cli([*args, "hydra/sweeper=basic", "hydra.sweeper.max_batch_size=2", VECTORIZED], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "job 4/4 " in res.stdout and "job 1/2 " not in res.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert sorted(int(r.data.tags["annlab.job"]) for r in runs) == [1, 2, 3, 4]

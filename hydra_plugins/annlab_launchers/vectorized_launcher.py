@@ -7,14 +7,17 @@ job as Hydra's basic launcher does, then groups them the same way (annlab.jobs.r
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
 
 # Members a group holds at most: its tensors (splits, stacked weights, gradients, optimiser
 # state, a batch's activations) stay a few MB a member at the suite's sizes (README: Side by side).
@@ -27,17 +30,20 @@ def run_groups(
     nodes: Sequence[DictConfig],
     size: int,
     n_jobs: int = 1,
+    first: int = 0,
 ) -> list[JobReturn]:
-    """Train the checked jobs (`data`: each one's config as plain data; `nodes`: its Hydra node)
-    in groups of at most `size`, `n_jobs` groups at a time; one JobReturn per job, in order."""
+    """Train the checked jobs (`data`: each one's config as plain data; `nodes`: its Hydra node;
+    `first`: the sweep's index of the first of them) in groups of at most `size`, `n_jobs` groups
+    at a time; one JobReturn per job, in order."""
     from annlab import jobs as annlab_jobs
-    from annlab.outcomes import SWEEP_ENV
+    from annlab.outcomes import SWEEP_ENV, TOTAL_ENV
 
-    folder, total = os.environ[SWEEP_ENV], str(len(jobs))
-    places = [
-        annlab_jobs.JobPlace(True, idx + 1, total, folder, annlab_jobs.choices_of(node.runtime.choices))
-        for idx, node in enumerate(nodes)
-    ]
+    # The whole sweep's count (a sweeper may launch it in batches), as the pre-check counted it.
+    folder, total = os.environ[SWEEP_ENV], os.environ.get(TOTAL_ENV, str(len(jobs)))
+    places = []
+    for idx, (job, node) in enumerate(zip(jobs, nodes, strict=True), start=first):
+        log.info(f"\t#{idx} : {' '.join(filter_overrides(job))}")
+        places.append(annlab_jobs.JobPlace(True, idx + 1, total, folder, annlab_jobs.choices_of(node.runtime.choices)))
     objectives = annlab_jobs.run_grouped(data, places, size, n_jobs)
     returns = []
     for job, node, objective in zip(jobs, nodes, objectives, strict=True):
@@ -67,11 +73,12 @@ class VectorizedLauncher(Launcher):
         from annlab.run import _plain
 
         assert self.config is not None and self.hydra_context is not None
+        setup_globals()  # as Hydra's basic launcher sets up before its jobs
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         loader = self.hydra_context.config_loader
         data, nodes = [], []
         for overrides in job_overrides:
-            print(f"[HYDRA] \t#{initial_job_idx + len(data)} : {' '.join(filter_overrides(overrides))}")
             cfg = loader.load_sweep_config(self.config, list(overrides))
             nodes.append(cfg.hydra)
             data.append(_plain(cfg))
-        return run_groups(job_overrides, data, nodes, self.group_size, self.n_jobs)
+        return run_groups(job_overrides, data, nodes, self.group_size, self.n_jobs, initial_job_idx)
