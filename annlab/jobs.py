@@ -258,6 +258,8 @@ def _train_batch(
         if (control / "stop").exists():  # the sweep was stopped before this group began
             return [None] * len(data)
         (control / f"{os.getpid()}.pid").touch()
+    # Parsed again here (the sweep parsed them to group them): in a worker, parsing is what
+    # registers a user's parts by their short names.
     cfgs = [parse_config(plain) for plain in data]
     tags = {record.GROUP: group, record.GROUP_SIZE: str(len(cfgs))}
     metas = [job_meta(place, plain, tags) for place, plain in zip(places, data, strict=True)]

@@ -25,11 +25,7 @@ from annlab.train.loop import Member, TrainResult, train_group
 from annlab.train.network import network_table, spectrum_table
 from annlab.train.reaper import owner_tags
 from annlab.train.schedule import probe_steps, thinned
-from annlab.train.setup import (
-    calibrate,
-    prepare,
-    run_tags,
-)
+from annlab.train.setup import calibrate, prepare, run_tags
 from annlab.train.summary import named_parameters_text, param_summary
 from annlab.train.tracking import RunLogger, ensure_experiment, flatten
 
@@ -132,7 +128,13 @@ def _record(job: _Started, result: TrainResult) -> None:
     logger.log_artifacts(files)
 
 
-def _result(job: _Started, status: str, result: TrainResult | None = None, error: str = "") -> JobResult:
+def _text(err: BaseException) -> str:
+    """An error as a result states it (as the run's tag annlab.error does)."""
+    return f"{type(err).__name__}: {err}"
+
+
+def _result(job: _Started, status: str, result: TrainResult | None = None, err: Exception | None = None) -> JobResult:
+    """The job's result; a FAILED one says `err`."""
     trained = result or TrainResult()
     seconds = time.perf_counter() - job.tic
     return JobResult(
@@ -143,16 +145,14 @@ def _result(job: _Started, status: str, result: TrainResult | None = None, error
         trained.final,
         seconds,
         job.logger.seconds,
-        error or trained.reason,
+        _text(err) if err else trained.reason,
         trained.seconds,
     )
 
 
 def _failed(cfg: RunConfig, tic: float, err: BaseException) -> JobResult:
     """A group member that failed before its run existed (its config, on this machine)."""
-    return JobResult(
-        "", run_name(cfg), "FAILED", False, {}, time.perf_counter() - tic, 0.0, f"{type(err).__name__}: {err}"
-    )
+    return JobResult("", run_name(cfg), "FAILED", False, {}, time.perf_counter() - tic, 0.0, _text(err))
 
 
 def run_job(cfg: RunConfig, meta: JobMeta | None = None, uri: str | None = None) -> JobResult:
@@ -190,14 +190,14 @@ def run_group(
                     del started[k]
                     if alone:
                         raise
-                    results[k] = _result(outcome, "FAILED", error=f"{type(err).__name__}: {err}")
+                    results[k] = _result(outcome, "FAILED", err=err)
             if started:
                 try:
                     _train_started(started, results, alone, label)
                 except Exception as err:  # the group's training itself: every run in it ends FAILED
                     for k, job in list(started.items()):
                         job.logger.end("FAILED", err)
-                        results[k] = _result(job, "FAILED", error=f"{type(err).__name__}: {err}")
+                        results[k] = _result(job, "FAILED", err=err)
                     started.clear()
                     if alone:
                         raise
@@ -205,7 +205,9 @@ def run_group(
             for job in started.values():
                 job.logger.end("KILLED", err)
             raise
-    return [r for r in results if r is not None]
+    done = [r for r in results if r is not None]
+    assert len(done) == len(jobs), "every job of a group ends with a result"
+    return done
 
 
 def _start(cfg: RunConfig, meta: JobMeta, uri: str | None, alone: bool) -> _Started | JobResult:
@@ -274,7 +276,7 @@ def _end_failed(
     job.logger.end("FAILED", err)
     if alone:
         raise err
-    results[k] = _result(job, "FAILED", result, f"{type(err).__name__}: {err}")
+    results[k] = _result(job, "FAILED", result, err)
 
 
 def _yaml(cfg: RunConfig) -> str:
