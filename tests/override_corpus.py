@@ -119,7 +119,7 @@ def corpus(n: int, seed: int = 0) -> list[Case]:
     rng = random.Random(seed)
 
     def job() -> list[list[str]]:
-        groups = rng.sample(GROUPS, 1) if rng.random() < 0.35 else []  # each new choice is a composition of annlab's
+        groups = rng.sample(GROUPS, 1) if rng.random() < 0.2 else []  # each new choice is a composition of annlab's
         return [rng.choice(MODELS), *groups, *rng.sample(VALUES, rng.randint(1, 3))]
 
     cases = [Case((), _line(rng, [*job(), sweep])) for sweep in SWEEPS]

@@ -1,12 +1,28 @@
-"""annlab's sweeper against Hydra's own sweeper and composition, job by job, on a seeded corpus."""
+"""annlab's sweeper against Hydra's own sweeper and composition, job by job, on a seeded corpus.
+
+Hydra composes a job in ~0.15 s here, and the corpus has ~215 jobs: composed live that is
+~45 s, more than this test may cost the default suite (issue 22: 20 s). So Hydra's outcomes
+are stored (tests/golden/hydra_compositions.json: each job's config, Hydra node and resolved
+form as a digest, or Hydra's refusal), keyed by everything they depend on (the config files,
+the corpus, the Hydra and OmegaConf versions); the default suite compares annlab's sweeper with
+them, and composes live with Hydra only a job whose digest differs, to name the first differing
+key. A stale record fails with the command that writes it again; the slow suite composes every
+job live both ways and checks the record too.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
 from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONF
+from conftest import CONF, ROOT
 from hydra import initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
@@ -21,6 +37,9 @@ CASES = 200
 # The Hydra node's fields that list the job's own overrides: annlab's composition is shared by
 # every job with the same config-group choices, and a job run by annlab reads neither.
 PER_JOB = (("overrides", "task"), ("job", "override_dirname"))
+RECORD = Path(__file__).parent / "golden" / "hydra_compositions.json"
+WRITE = "python tests/test_sweeper_differential.py --write"
+ENV = {"ANNLAB_CORPUS_NAME": "from-env"}  # what ${oc.env:...} in the corpus reads
 
 
 class Context:
@@ -97,7 +116,8 @@ def first_difference(a: Any, b: Any, path: str = "") -> str:
 
 @pytest.fixture(scope="module")
 def sides(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Sides]:
-    monkeypatch_module.setenv("ANNLAB_CORPUS_NAME", "from-env")
+    for name, value in ENV.items():
+        monkeypatch_module.setenv(name, value)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         yield Sides(GlobalHydra.instance().config_loader())
@@ -118,36 +138,129 @@ def test_the_corpus_covers_every_form_the_issue_names() -> None:
     assert len({str(c) for c in corpus(CASES)}) >= CASES * 0.9  # few repeats
 
 
-def compare(sides: Sides, cases: list[Case]) -> tuple[int, int]:
-    """For every command line of `cases`: the same jobs, and for each job the same config and
-    Hydra node (less the per-job override lists), or the same refusal with Hydra's reason. The
-    number of jobs compared and of refusals."""
-    compared = refused = 0
+def _normal(text: str) -> str:
+    """`text` without this checkout's folder (Hydra's node holds its search path's folders)."""
+    return text.replace(str(ROOT), "<root>")
+
+
+def digest(result: tuple[str, Any]) -> list[str]:
+    """A job's outcome as stored: ["ok", digest of its config, node and resolved form] or
+    ["refused", Hydra's reason], neither holding the checkout's folder or the working folder."""
+    kind, value = result
+    if kind == "refused":
+        return [kind, _normal(value)]
+    cfg, node, resolved = value
+    node = {**node, "runtime": {**node["runtime"], "cwd": "<cwd>"}}
+    text = _normal(json.dumps([cfg, node, resolved], sort_keys=True, default=repr))
+    return [kind, hashlib.sha256(text.encode()).hexdigest()[:20]]
+
+
+def hydra_record(sides: Sides, cases: list[Case]) -> list[dict[str, Any]]:
+    """Hydra's side of every command line: its jobs and each job's outcome, or the sweep's refusal."""
+    record: list[dict[str, Any]] = []
     for case in cases:
-        master, composer = sides.master(case)
+        master, _ = sides.master(case)
         try:
-            theirs = sides.hydras(master, case)
+            jobs = sides.hydras(master, case)
         except Exception as err:  # Hydra's sweeper refuses the sweep itself (interval)
-            with pytest.raises(type(err)) as ours:
+            record.append({"line": str(case), "refused": f"{type(err).__name__}: {_normal(str(err))}"})
+            continue
+        record.append({"line": str(case), "jobs": [job for job, _ in jobs], "outcomes": [digest(o) for _, o in jobs]})
+    return record
+
+
+def sources() -> str:
+    """A digest of the project's files Hydra's outcomes depend on: the configs, the studies,
+    the corpus and this file's Hydra side."""
+    files = sorted([*CONF.rglob("*.yaml"), *(ROOT / "experiments").rglob("*.yaml"),
+                    Path(__file__).parent / "override_corpus.py", Path(__file__)])  # fmt: skip
+    text = "".join(f"{f.relative_to(ROOT)}\n{f.read_text()}" for f in files)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def versions() -> dict[str, str]:
+    """The versions of the code that composes: Hydra, its plugins' configs, OmegaConf."""
+    names = ("hydra-core", "omegaconf", "hydra-joblib-launcher", "hydra-submitit-launcher", "antlr4-python3-runtime")
+    return {name: metadata.version(name) for name in names}
+
+
+def stored() -> dict[str, Any]:
+    return json.loads(RECORD.read_text()) if RECORD.exists() else {}
+
+
+def compare(sides: Sides, cases: list[Case], record: list[dict[str, Any]] | None = None) -> tuple[int, int]:
+    """For every command line of `cases`: the same jobs, and for each job the same config and
+    Hydra node (less the per-job override lists), or the same refusal with Hydra's reason, as
+    Hydra's `record` of them (None: composed here and now). A job whose digest differs is
+    composed by Hydra here, to name the first differing key. The number of jobs compared and of
+    refusals."""
+    record = record if record is not None else hydra_record(sides, cases)
+    compared = refused = 0
+    for case, theirs in zip(cases, record, strict=True):
+        assert theirs["line"] == str(case), "the record is of another corpus"
+        master, composer = sides.master(case)
+        if "refused" in theirs:
+            with pytest.raises(Exception) as ours:
                 sides.annlabs(master, composer, case)
-            assert str(ours.value) == str(err), case
+            assert f"{type(ours.value).__name__}: {_normal(str(ours.value))}" == theirs["refused"], case
             refused += 1
             continue
         mine = sides.annlabs(master, composer, case)
-        assert [job for job, _ in mine] == [job for job, _ in theirs], case
-        for (job, a), (_, h) in zip(mine, theirs, strict=True):
-            assert a[0] == h[0], f"{case}: job {job}: annlab {a[0]}, Hydra {h[0]}: {a[1] if a[0] != 'ok' else h[1]}"
-            if a[0] == "refused":
-                assert a[1] == h[1], f"{case}: job {job}"
+        assert [job for job, _ in mine] == theirs["jobs"], case
+        for (job, result), hydra in zip(mine, theirs["outcomes"], strict=True):
+            ours = digest(result)
+            assert ours[0] == hydra[0], f"{case}: job {job}: annlab {ours[0]}, Hydra {hydra[0]}: {ours[1]} / {hydra[1]}"
+            if ours[0] == "refused":
+                assert ours[1] == hydra[1], f"{case}: job {job}"
                 refused += 1
-            elif a[1] != h[1]:
-                pytest.fail(f"{case}: job {job}: first difference at {first_difference(a[1], h[1])}")
+            elif ours[1] != hydra[1]:
+                live = outcome(lambda job=job, master=master: sides.loader.load_sweep_config(master, job))
+                if live == result:
+                    pytest.fail(f"{case}: job {job}: Hydra composes it here as annlab does, not as recorded: {WRITE}")
+                where = first_difference(result[1], live[1]) if live[0] == "ok" else f"Hydra refuses: {live[1]}"
+                pytest.fail(f"{case}: job {job}: first difference at {where}")
             compared += 1
     return compared, refused
 
 
 def test_annlabs_sweeper_composes_every_job_as_hydra_does(sides: Sides) -> None:
-    """The corpus's even command lines (the odd ones: test_sweeper_differential_odd.py, so that
-    the two halves run side by side, each Hydra composition costing ~0.1 s)."""
-    compared, refused = compare(sides, corpus(CASES)[0::2])
+    """annlab's sweeper against Hydra's stored outcomes of the whole corpus (see the module's
+    docstring). The project's files changed since the record: it fails, saying how to write the
+    record again; other Hydra or OmegaConf versions than the record's: Hydra composes here."""
+    record = stored()
+    changed = f"conf/, experiments/ or the corpus changed since {RECORD.name} was written: {WRITE}"
+    assert record.get("sources") == sources(), changed
+    fresh = record["versions"] == versions()
+    compared, refused = compare(sides, corpus(CASES), record["cases"] if fresh else None)
+    assert compared >= CASES and refused >= 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("half", [0, 1])
+def test_annlabs_sweeper_composes_every_job_as_hydra_composes_it_now(sides: Sides, half: int) -> None:
+    """The same comparison with every job composed by Hydra now, which also checks the record."""
+    cases = corpus(CASES)[half::2]
+    record = hydra_record(sides, cases)
+    if stored().get("sources") == sources() and stored()["versions"] == versions():
+        assert record == stored()["cases"][half::2], f"{RECORD.name} is not what Hydra composes now: {WRITE}"
+    compared, refused = compare(sides, cases, record)
     assert compared >= CASES / 2 and refused >= 3
+
+
+def write() -> None:
+    """Compose the corpus with Hydra and store its outcomes (the command in WRITE)."""
+    os.environ.update(ENV)
+    os.environ.setdefault("ANNLAB_ROOT", str(ROOT))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        record = hydra_record(Sides(GlobalHydra.instance().config_loader()), corpus(CASES))
+    head = json.dumps({"sources": sources(), "versions": versions()})[:-1]
+    cases = ",\n".join(json.dumps(case) for case in record)  # a line a command line: diffs stay readable
+    RECORD.write_text(f'{head}, "cases": [\n{cases}\n]}}\n')
+    jobs = sum(len(c.get("jobs", ())) for c in record)
+    print(f"{RECORD}: {len(record)} command lines, {jobs} jobs, Hydra {versions()['hydra-core']}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit(f"usage: {WRITE}")
+    write()
