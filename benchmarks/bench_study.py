@@ -26,17 +26,17 @@ T = TypeVar("T")
 
 
 def timed_sweep(
-    code: Path, study: str, extra: Sequence[str] = (), read: Callable[[str], T] | None = None
+    code: Path, study: str | None, extra: Sequence[str] = (), read: Callable[[str], T] | None = None
 ) -> tuple[float, str, T | None]:
-    """Wall time of the study's sweep (with `extra` overrides) with the annlab package found at
-    `code`, its summary line, and what `read` returns given the sweep's store URI (read before
-    the sweep's temp folder goes)."""
+    """Wall time of the study's sweep (None: a sweep of `extra` alone; else with `extra`
+    overrides) with the annlab package found at `code`, its summary line, and what `read`
+    returns given the sweep's store URI (read before the sweep's temp folder goes)."""
     env = {**os.environ, "PYTHONPATH": str(code), "ANNLAB_ROOT": str(code)}
     env.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as folder:
         tic = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "annlab.run", "-m", f"+experiments={study}", *extra],
+            [sys.executable, "-m", "annlab.run", "-m", *([f"+experiments={study}"] if study else []), *extra],
             cwd=folder,
             env=env,
             capture_output=True,

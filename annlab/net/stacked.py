@@ -23,6 +23,7 @@ class StackedMLP(nn.Module):
         if any(list(act.parameters()) for act in first.acts):
             raise ValueError("an activation with its own parameters trains as a group of one")
         self.acts = first.acts
+        self.output_activation = first.output_activation
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for index in range(len(first.layers())):
@@ -34,11 +35,14 @@ class StackedMLP(nn.Module):
             self.weights.append(weight)
             self.biases.append(bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The logits [N, batch, out] of the members' inputs x [N, batch, in]."""
+    def forward(self, x: Tensor, keep: list[tuple[Tensor, Tensor, Tensor]] | None = None) -> Tensor:
+        """The logits [N, batch, out] of the members' inputs x [N, batch, in]; with `keep`,
+        append (input, z, a) of every layer to it, [N, batch, units] each, as MLP.forward does."""
         hidden = len(self.acts)
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-            if index < hidden:
-                x = self.acts[index](x)
+            z = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            a = self.acts[index](z) if index < hidden else None
+            if keep is not None:
+                keep.append((x, z, a if a is not None else self.output_activation(z)))
+            x = a if a is not None else z
         return x

@@ -16,14 +16,14 @@ OWN_OPTIMIZER = ("lr", "momentum", "weight_decay")
 
 def group_key(cfg: RunConfig) -> str:
     """Jobs with the same key can train as one group; a job that cannot be grouped (an
-    activation with its own parameters, every-step tracing of the training batch) gets a key
-    of its own (its config hash), so it trains as a group of one."""
+    activation with its own parameters) gets a key of its own (its config hash), so it trains
+    as a group of one."""
     from annlab.net.activations import build_activation
     from annlab.train.identity import config_hash
 
     activations = {(layer.activation.name, json.dumps(layer.activation.params)) for layer in cfg.hidden_layers}
     learnable = any(list(build_activation(name, json.loads(params)).parameters()) for name, params in activations)
-    if learnable or cfg.probe.batch == "train":
+    if learnable:
         return "alone:" + config_hash(cfg) + f":{cfg.seed}"
     shape: dict[str, Any] = cfg.model_dump(mode="json", by_alias=True, exclude=set(OWN))
     for key in OWN_OPTIMIZER:

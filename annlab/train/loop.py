@@ -22,6 +22,7 @@ from annlab.train.metrics import LOSSES, epoch_metrics, member_losses, member_sc
 from annlab.train.probes import PendingStats, Probe
 from annlab.train.schedule import last_step, probe_indices, probe_steps, thinned
 from annlab.train.stacked_optim import StackedOptimizer
+from annlab.train.stacked_probe import StackedProbe
 
 T = TypeVar("T")
 
@@ -84,6 +85,13 @@ def _send(sink: Sink, probe: Probe, step: int, pending: PendingStats) -> None:
         sink.layer_distributions(pending.distributions)
 
 
+def _send_traced(sink: Sink, step: int, stats: Tensor, rows: list[Row] | None) -> None:
+    """A traced member's stats of `step` (of the stack's, after the update) and its distributions."""
+    sink.layer_stats(step, stats)
+    if rows is not None:
+        sink.layer_distributions(rows)
+
+
 class _Group:
     """Members that share every shape (activation, layer widths, dataset, batch size, epochs,
     optimiser kind, probe settings) trained as one. Each keeps its own init, seed (its data
@@ -110,8 +118,6 @@ class _Group:
             member = self.members[0]
             self.opt: torch.optim.Optimizer | StackedOptimizer = optimizer(member.model, member.cfg.optimizer)
         else:
-            if self.p.batch == "train":
-                raise ValueError("probe.batch=train traces each job's own step: it trains as a group of one")
             self.stacked = StackedMLP([m.model for m in self.members])
             params = [*self.stacked.weights, *self.stacked.biases]
             self.opt = StackedOptimizer(params, [m.cfg.optimizer for m in self.members])
@@ -184,6 +190,8 @@ class _Group:
             self.xv_all = torch.stack([m.data.x_val.to(device) for m in self.members])
             self.yv_all = torch.stack([m.data.y_val.to(device) for m in self.members])
             self.rows = torch.arange(len(self.members), device=device).unsqueeze(1)
+            if p.batch == "train":
+                self.tracer = StackedProbe(self.stacked, self.probes)
 
     def train(self) -> list[TrainResult]:
         """Epoch 0 is the state before the first update; probe stats at step 0, every
@@ -226,7 +234,7 @@ class _Group:
             loss = self.loss_fn(self.members[0].model(self.xs[0][idx], keep=keep), self.ys[0][idx])
             values = [loss.item()]
         else:
-            logits = self.stacked(self.x_all[self.rows, idx])
+            logits = self.stacked(self.x_all[self.rows, idx], keep=keep)
             loss = member_losses(self.loss_name, logits, self.y_all[self.rows, idx])
             values = loss.tolist()
         for i in list(self.alive):
@@ -237,9 +245,13 @@ class _Group:
                 self._stop(i)
         if not self.alive:
             return False
-        if keep is not None:
-            # A shorter last batch's gradient norms (~1/sqrt(rows)) are rescaled to a full batch's.
-            pending[0] = self.probes[0].measure_step(keep, loss, math.sqrt(idx.shape[-1] / self.t.batch_size), at)
+        traced: tuple[Tensor, Tensor, Tensor, dict[int, list[Row]]] | None = None
+        # A shorter last batch's gradient norms (~1/sqrt(rows)) are rescaled to a full batch's.
+        scale = math.sqrt(idx.shape[-1] / self.t.batch_size)
+        if keep is not None and self.single:
+            pending[0] = self.probes[0].measure_step(keep, loss, scale, at)
+        elif keep is not None:
+            traced = self._trace(keep, loss, scale, at)
         elif self.single:
             loss.backward()
         else:
@@ -248,6 +260,25 @@ class _Group:
         for i, stats in pending.items():
             if i in self.alive:
                 self._call(i, _send, self.members[i].sink, self.probes[i], step, stats)
+        if traced is not None:
+            stacked_stats = self.tracer.finish(*traced[:3])
+            for i in list(self.alive):
+                self._call(i, _send_traced, self.members[i].sink, step, stacked_stats[i], traced[3].get(i))
         for i in self.alive:
             self.results[i].steps += 1
         return True
+
+    def _trace(
+        self, keep: list[tuple[Tensor, Tensor, Tensor]], loss: Tensor, scale: float, at: int | None
+    ) -> tuple[Tensor, Tensor, Tensor, dict[int, list[Row]]]:
+        """probe=train in a stack: every member's stats of this step from one autograd call
+        (which leaves the optimiser its gradients), the flat weights before the update, the
+        live members, and at a recorded step each live member's distributions."""
+        alive = torch.tensor(self.alive, device=self.device)
+        stats, before, grads = self.tracer.step(keep, loss[alive].sum(), scale, alive)
+        rows: dict[int, list[Row]] = {}
+        if at is not None:
+            for i in list(self.alive):
+                if (mine := self._call(i, self.tracer.distributions, i, at, keep, grads, scale**2)) is not None:
+                    rows[i] = mine
+        return stats, before, alive, rows
