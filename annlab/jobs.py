@@ -208,10 +208,14 @@ def run_grouped(
     return objectives
 
 
+CTRL_C = "Ctrl-C"
+
+
 def _side_by_side(work: list[Any], n_jobs: int, folder: str) -> list[list[float | None]]:
-    """The groups of `work` trained in `n_jobs` joblib worker processes. SIGTERM to this process
-    is passed on to the workers (their runs end KILLED, as in this process) and no further group
-    starts; then the sweep stops (exit 143)."""
+    """The groups of `work` trained in `n_jobs` joblib worker processes. SIGTERM or Ctrl-C to
+    this process (a terminal's Ctrl-C signals the workers too, which ignore it) is passed on to
+    the workers as a request to stop at their next step (their runs end KILLED, as in this
+    process), and no further group starts; then the sweep stops (exit 143, or 130 for Ctrl-C)."""
     import shutil
     import signal
     from pathlib import Path
@@ -223,21 +227,22 @@ def _side_by_side(work: list[Any], n_jobs: int, folder: str) -> list[list[float 
     env = {k: v for k, v in os.environ.items() if k.startswith("ANNLAB_")} | {WORKERS_ENV: str(control)}
 
     def pass_on(signum: int, frame: object) -> None:
-        (control / "stop").touch()
+        (control / "stop").write_text(CTRL_C if signum == signal.SIGINT else "SIGTERM")
         for pid in control.glob("*.pid"):
             with contextlib.suppress(ProcessLookupError, ValueError):  # a worker that has ended
                 os.kill(int(pid.stem), signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, pass_on)
+    previous = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         done = Parallel(n_jobs=n_jobs)(delayed(_train_batch)(*item, env) for item in work)
-        stopped = (control / "stop").exists()
+        cause = (control / "stop").read_text() if (control / "stop").exists() else None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutil.rmtree(control, ignore_errors=True)
-    if stopped:
-        print("annlab: SIGTERM: the workers' runs are recorded KILLED; stopping", flush=True)
-        raise SystemExit(143)
+    if cause is not None:
+        print(f"annlab: {cause}: the workers' runs are recorded KILLED; stopping", flush=True)
+        raise SystemExit(130 if cause == CTRL_C else 143)
     return done
 
 
@@ -254,6 +259,11 @@ def _train_batch(
 
     os.environ.update(env or {})
     if env:
+        import signal
+
+        # A terminal's Ctrl-C reaches every process of the group; the sweep passes it on as a
+        # stop request, honoured between steps (a KeyboardInterrupt could land inside a write).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         control = Path(env[WORKERS_ENV])
         if (control / "stop").exists():  # the sweep was stopped before this group began
             return [None] * len(data)
@@ -270,6 +280,9 @@ def _train_batch(
     try:
         results = run_group(list(zip(cfgs, metas, strict=True)), label=f"group {group}")
     except (KeyboardInterrupt, Terminated) as err:
-        _killed(err, [(m.label, n, p) for m, n, p in zip(metas, names, places, strict=True)], stops=not env)
+        stop = Path(env[WORKERS_ENV]) / "stop" if env else None
+        # the sweep's Ctrl-C, passed on as a stop request, is said as Ctrl-C
+        why = KeyboardInterrupt() if stop and stop.exists() and stop.read_text() == CTRL_C else err
+        _killed(why, [(m.label, n, p) for m, n, p in zip(metas, names, places, strict=True)], stops=not env)
         return [None] * len(cfgs)
     return [_done(r, m.label, n, p) for r, m, n, p in zip(results, metas, names, places, strict=True)]

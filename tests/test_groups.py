@@ -339,6 +339,44 @@ def test_sigterm_reaches_the_worker_processes(tmp_path: Path) -> None:
     assert statuses() == ["KILLED"] * 4 and out.count("KILLED by SIGTERM") == 4
 
 
+@pytest.mark.slow  # a real process group, its two workers, and Ctrl-C
+def test_ctrl_c_stops_the_worker_processes(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole foreground process group, the sweep and its
+    joblib workers alike: every run that trains ends KILLED, no later group starts, and the
+    sweep exits 130 (as one job after another does)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mlflow import MlflowClient
+
+    args = ["-m", "activation=tanh,relu,sigmoid", "seed=0,1", "trainer.epochs=5000", "progress=off"]
+    args += [VECTORIZED, "hydra.launcher.n_jobs=2"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen([sys.executable, "-m", "annlab.run", *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def statuses() -> list[str]:
+        try:
+            client = MlflowClient(uri)
+            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+            return sorted(r.info.status for r in runs)
+        except Exception:  # the store is not made yet
+            return []
+
+    deadline = time.monotonic() + 120
+    while statuses() != ["RUNNING"] * 4:
+        assert time.monotonic() < deadline and proc.poll() is None, "two groups never trained side by side"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    assert statuses() == ["KILLED"] * 4 and out.count("KILLED by Ctrl-C") == 4, out[-3000:]
+
+
 @pytest.mark.parametrize("key", ["group_size", "n_jobs"])
 def test_a_launcher_setting_below_one_is_refused(key: str, tmp_path: Path, cli: Callable[..., Result]) -> None:
     res = cli(["-m", "seed=0,1", VECTORIZED, f"hydra.launcher.{key}=0"], tmp_path)
