@@ -49,6 +49,11 @@ class WeightLayout:
             start = stop
         self.units = self.rows.double()  # per layer, in float64 for unit_cosine
 
+    def to(self, device: torch.device) -> None:
+        """Keep the layout's tensors on `device` (that of the weights it reduces)."""
+        self.rows, self.units = self.rows.to(device), self.units.to(device)
+        self.blocks = [(fan_in, elements, offsets.to(device)) for fan_in, elements, offsets in self.blocks]
+
     def split(self, flat: Tensor) -> tuple[Tensor, ...]:
         """Each layer's part of `flat` (views)."""
         return torch.split(flat, self.sizes)

@@ -261,7 +261,7 @@ class _Group:
             if i in self.alive:
                 self._call(i, _send, self.members[i].sink, self.probes[i], step, stats)
         if traced is not None:
-            stacked_stats = self.tracer.finish(*traced[:3])
+            stacked_stats = self.tracer.finish(*traced[:3]).cpu()  # one copy from a GPU, not one a member
             for i in list(self.alive):
                 self._call(i, _send_traced, self.members[i].sink, step, stacked_stats[i], traced[3].get(i))
         for i in self.alive:

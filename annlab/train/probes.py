@@ -92,10 +92,23 @@ class Probe:
                 start, stop = int(self.by_layer[first]), int(self.by_layer[last])
                 offsets = self.by_layer[first : last + 1] - start
                 self.saturation.append((rule, slice(first, last), slice(start, stop), offsets))
+        self._to(x.device)
+
+    def _to(self, device: torch.device) -> None:
+        """Every constant of the layout on the probe batch's device (segment_reduce, indexing and
+        the stats' stack take their tensors on one device)."""
+        if device.type == "cpu":
+            return
+        self.by_layer, self.layer_of = self.by_layer.to(device), self.layer_of.to(device)
+        self.columns = self.columns.to(device)
+        self.layer_offsets = self.by_layer[: self.n_layers + 1]
+        self.membership, self.widths = self.membership.to(device), self.widths.to(device)
+        self.saturation = [(rule, run, units, offsets.to(device)) for rule, run, units, offsets in self.saturation]
+        self.weights.to(device)
 
     def _saturated(self, z: Tensor, a: Tensor, count: Tensor) -> Tensor:
         """Each layer's share of saturated units x examples (0 where its activation has no rule)."""
-        saturated = torch.zeros(self.n_layers)
+        saturated = torch.zeros(self.n_layers, device=z.device)
         for rule, layers, units, offsets in self.saturation:
             hits = rule(z[:, units], a[:, units]).sum(0, dtype=a.dtype)
             saturated[layers] = segment_sum(hits, offsets) / count[layers]
@@ -207,7 +220,7 @@ class Probe:
                 grad_norms[n:],
                 norms(grads[2 * n - 1 :]),
                 w_norm,
-                torch.zeros(n),  # update_ratio: see finish
+                torch.zeros(n, device=flat.device),  # update_ratio: see finish
                 saturated,
                 dead,
                 self.weights.unit_cosine(flat),
@@ -221,9 +234,9 @@ class Probe:
     def _learned_stats(self, n: int) -> Tensor:
         """[min, mean, max] of each hidden layer's learned activation parameters; NaN for a layer
         whose activation learns none (and for the output layer)."""
-        out = torch.full((len(ACTIVATION_PARAM_STATS), n), float("nan"))
+        out = torch.full((len(ACTIVATION_PARAM_STATS), n), float("nan"), device=self.widths.device)
         for i, params in self.learned:
-            flat = torch.cat([p.detach().reshape(-1) for p in params]).float().cpu()
+            flat = torch.cat([p.detach().reshape(-1) for p in params]).float()
             out[:, i] = torch.stack([flat.min(), flat.mean(), flat.max()])
         return out
 

@@ -42,6 +42,11 @@ class Segments:
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim)
 
 
+def float32_norms(tensors: Sequence[Tensor]) -> Tensor:
+    """The Frobenius norm of each member's slice of each tensor, in float32: [N, tensors]."""
+    return torch.stack([torch.linalg.vector_norm(t.flatten(1), dim=1) for t in tensors], 1)
+
+
 def member_norms(tensors: Sequence[Tensor], alive: Tensor) -> Tensor:
     """The Frobenius norm of each member's slice of each tensor ([N, ...] each), [N, tensors].
 
@@ -49,7 +54,7 @@ def member_norms(tensors: Sequence[Tensor], alive: Tensor) -> Tensor:
     range (a sum of squares below 1e-30, where underflowed squares could matter: a deep sigmoid
     net's gradients are ~1e-25; or overflowing), that tensor again in float64, as Probe's norms
     always are: converting every gradient to float64 cost more than the rest of the stats."""
-    out = torch.stack([torch.linalg.vector_norm(t.flatten(1), dim=1) for t in tensors], 1)
+    out = float32_norms(tensors)
     live = out if len(alive) == len(out) else out.index_select(0, alive)
     unsafe = ~((live > 1e-15) & (live < 1e15)).all(0)
     if bool(unsafe.any()):
@@ -73,7 +78,7 @@ class StackedProbe:
         self.stacked, self.probes = stacked, list(probes)
         first = probes[0]
         self.n_layers, self.n_units = first.n_layers, first.n_units
-        widths = [int(w) for w in first.widths]
+        widths = [layer.out_features for layer in first.model.layers()]
         self.units = Segments(widths)
         self.both = Segments(widths + widths)  # every z unit, then every a unit
         self.layer_of = first.layer_of
@@ -91,7 +96,7 @@ class StackedProbe:
             rows = [out for out, _ in run]
             self.blocks.append((fan_in, slice(start, start + sum(rows) * fan_in), Segments(rows)))
             start += sum(rows) * fan_in
-        self.rows = torch.tensor([out for out, _ in shapes], dtype=torch.float64)
+        self.rows = torch.tensor([out for out, _ in shapes], dtype=torch.float64, device=first.widths.device)
         self.saturation = [(rule, units) for rule, _, units, _ in first.saturation]
 
     def flat_weights(self) -> Tensor:
@@ -122,7 +127,8 @@ class StackedProbe:
         packed, count, degrees = self._batch(members, batch, flat.device)
         torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=2, out=packed)
         examples = self._example_cosine(packed[..., :units])
-        saturated = self._saturated(packed, count[:n]) if self.saturation else torch.zeros(members, n)
+        zeros = torch.zeros(members, n, device=packed.device)
+        saturated = self._saturated(packed, count[:n]) if self.saturation else zeros
         # Two passes, as Probe's: sums, then squares centred on each unit's mean, in place.
         unit_sum = packed.sum(1)  # [N, 2 units]
         unit_mean = unit_sum / batch
@@ -144,7 +150,7 @@ class StackedProbe:
             torch.cat([grad_a, grad_z[:, -1:]], 1),
             norms[:, 2 * n - 1 : 3 * n - 1],
             norms[:, 3 * n - 1 :],
-            torch.zeros(members, n),  # update_ratio: see finish
+            zeros,  # update_ratio: see finish
             saturated,
             self.units.sum(is_dead.float()) / self.widths,
             self._unit_cosine(flat.double()).float(),
@@ -172,12 +178,13 @@ class StackedProbe:
             inverse = row_norm.reciprocal().nan_to_num_(0.0, posinf=0.0)
             summed_sq.append(torch.linalg.vector_norm((layers * inverse).sum(1), dim=2).square())
             nonzero.append((row_norm > 0).sum(1, dtype=z.dtype).squeeze(2))
-        return _mean_cosine(torch.cat(summed_sq, 1), torch.cat(nonzero, 1), torch.tensor(float(z.shape[1])))
+        rows = torch.tensor(float(z.shape[1]), device=z.device)
+        return _mean_cosine(torch.cat(summed_sq, 1), torch.cat(nonzero, 1), rows)
 
     def _saturated(self, packed: Tensor, count: Tensor) -> Tensor:
         """Each member's and layer's share of saturated units x examples (the rules' booleans
         counted as bytes: a bool or float sum over the batch costs several times more here)."""
-        hits = torch.zeros(packed.shape[0], self.n_units)
+        hits = torch.zeros(packed.shape[0], self.n_units, device=packed.device)
         z, a = packed[..., : self.n_units], packed[..., self.n_units :]
         for rule, units in self.saturation:
             hits[:, units] = rule(z[..., units], a[..., units]).view(torch.uint8).sum(1, dtype=torch.int32).float()

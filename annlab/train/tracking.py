@@ -165,7 +165,7 @@ class RunLogger:
 
     def layer_stats(self, step: int, values: Tensor) -> None:
         self._heartbeat()
-        self._layer_rows.append((step, time.time(), values))
+        self._layer_rows.append((step, time.time(), values.cpu()))  # a CUDA probe's too: the table is numpy
         if (len(self._layer_rows) - self._flushed_rows) * values.numel() >= FLUSH_EVERY:
             self.flush(wait=False)
 
