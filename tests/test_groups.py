@@ -303,47 +303,12 @@ def test_groups_train_side_by_side_in_worker_processes(tmp_path: Path, cli: Call
 
 
 @pytest.mark.slow  # a real process, its two workers, and a signal
-def test_sigterm_reaches_the_worker_processes(tmp_path: Path) -> None:
-    """SIGTERM to a sweep whose groups train in workers: it is passed on, every run that
-    trains ends KILLED, no later group starts, and the sweep exits 143."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from mlflow import MlflowClient
-
-    args = ["-m", "activation=tanh,relu,sigmoid", "seed=0,1", "trainer.epochs=5000", "progress=off"]
-    args += [VECTORIZED, "hydra.launcher.n_jobs=2"]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.Popen([sys.executable, "-m", "annlab.run", *args], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-    def statuses() -> list[str]:
-        try:
-            client = MlflowClient(uri)
-            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-            return sorted(r.info.status for r in runs)
-        except Exception:  # the store is not made yet
-            return []
-
-    deadline = time.monotonic() + 120
-    while statuses() != ["RUNNING"] * 4:
-        assert time.monotonic() < deadline and proc.poll() is None, "two groups never trained side by side"
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 143, out[-3000:]
-    assert statuses() == ["KILLED"] * 4 and out.count("KILLED by SIGTERM") == 4
-
-
-@pytest.mark.slow  # a real process group, its two workers, and Ctrl-C
-def test_ctrl_c_stops_the_worker_processes(tmp_path: Path) -> None:
-    """Ctrl-C in a terminal signals the whole foreground process group, the sweep and its
-    joblib workers alike: every run that trains ends KILLED, no later group starts, and the
-    sweep exits 130 (as one job after another does)."""
+@pytest.mark.parametrize(("how", "code"), [("SIGTERM", 143), ("Ctrl-C", 130)])
+def test_a_signal_reaches_the_worker_processes(tmp_path: Path, how: str, code: int) -> None:
+    """SIGTERM to a sweep whose groups train in workers, or Ctrl-C (a terminal signals the
+    whole foreground process group, the workers too): it is passed on, every run that trains
+    ends KILLED, no later group starts, and the sweep exits 143 (130 for Ctrl-C, as one job
+    after another does)."""
     import os
     import signal
     import subprocess
@@ -371,10 +336,13 @@ def test_ctrl_c_stops_the_worker_processes(tmp_path: Path) -> None:
     while statuses() != ["RUNNING"] * 4:
         assert time.monotonic() < deadline and proc.poll() is None, "two groups never trained side by side"
         time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    if how == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out[-3000:]
-    assert statuses() == ["KILLED"] * 4 and out.count("KILLED by Ctrl-C") == 4, out[-3000:]
+    assert proc.returncode == code, out[-3000:]
+    assert statuses() == ["KILLED"] * 4 and out.count(f"KILLED by {how}") == 4, out[-3000:]
 
 
 @pytest.mark.parametrize("key", ["group_size", "n_jobs"])

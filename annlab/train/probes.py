@@ -37,6 +37,20 @@ class PendingStats:
     distributions: list[Row] | None = None  # the distributions record's rows, at the steps that record them
 
 
+def step_grads(
+    keep: Sequence[tuple[Tensor, Tensor, Tensor]], loss: Tensor, params: Sequence[Tensor]
+) -> tuple[Tensor, ...]:
+    """The gradients of a training step's `loss` with respect to every kept z, every hidden a
+    and every parameter, in that order, from one autograd call; each parameter's is also left
+    in its .grad for the optimiser (as loss.backward() would)."""
+    zs = [z for _, z, _ in keep]
+    hidden_as = [a for _, _, a in keep[:-1]]
+    grads = torch.autograd.grad(loss, [*zs, *hidden_as, *params])
+    for param, grad in zip(params, grads[len(zs) + len(hidden_as) :], strict=True):
+        param.grad = grad
+    return grads
+
+
 class Probe:
     """Measures every stat of STATS for every layer of `model` on the batch (x, y).
 
@@ -154,11 +168,7 @@ class Probe:
         distributions' dL/dz values are rescaled by its square (each example's share of the
         mean loss is 1/rows)."""
         n = self.n_layers
-        zs = [z for _, z, _ in keep]
-        hidden_as = [a for _, _, a in keep[:-1]]
-        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *self.params])
-        for param, grad in zip(self.params, grads[2 * n - 1 :], strict=True):
-            param.grad = grad
+        grads = step_grads(keep, loss, self.params)
         weight_grads = [grads[2 * n - 1 + i] for i in self.weight_positions]
         layer_grads = [*grads[: 2 * n - 1], *weight_grads]
         with torch.no_grad():

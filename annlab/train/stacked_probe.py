@@ -12,7 +12,7 @@ from annlab.net.stacked import StackedMLP
 from annlab.record import STATS
 from annlab.train.cosines import _mean_cosine
 from annlab.train.distributions import Row
-from annlab.train.probes import Probe
+from annlab.train.probes import Probe, step_grads
 
 _ROW = {name: STATS.index(name) for name in STATS}
 Keep = list[tuple[Tensor, Tensor, Tensor]]
@@ -110,13 +110,7 @@ class StackedProbe:
         .grad for the optimiser and gives the stats of the step, [N, stats, layers] (update_ratio
         waiting for `finish`), the flat weights before the update, and the z, hidden a and
         weight gradients (for the distributions record). `alive`: the members whose stats count."""
-        n = self.n_layers
-        zs = [z for _, z, _ in keep]
-        hidden_as = [a for _, _, a in keep[:-1]]
-        grads = torch.autograd.grad(loss, [*zs, *hidden_as, *self.params])
-        for param, grad in zip(self.params, grads[2 * n - 1 :], strict=True):
-            param.grad = grad
-        layer_grads = grads[: 3 * n - 1]
+        layer_grads = step_grads(keep, loss, self.params)[: 3 * self.n_layers - 1]
         with torch.no_grad():
             before = self.flat_weights()
             return self._stats(keep, layer_grads, grad_scale, before, alive), before, layer_grads
