@@ -207,3 +207,24 @@ def test_a_run_on_another_host_is_ended_only_after_its_heartbeat_goes_stale(stor
     assert "no heartbeat from node-17 for" in client.get_run(old.info.run_id).data.tags["annlab.error"]
     assert client.get_run(fresh.info.run_id).info.status == "RUNNING"
     assert client.get_run(done.info.run_id).info.status == "FINISHED"
+
+
+def test_a_groups_runs_writing_at_once_do_not_exhaust_the_stores_connections(store: str) -> None:
+    """40 runs of one process (a large group) flushing in the background at once, as a traced
+    group's members do every few steps: every value lands, none fails. With a writer thread a
+    run they outnumbered MLflow's SQLAlchemy pool (5 connections and 10 more), whose waits
+    timed out after 30 s, failing the runs or hanging the sweep."""
+    from annlab.train.tracking import RunLogger
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("many")
+    loggers = [RunLogger(store, experiment, f"member-{i}", {}) for i in range(40)]
+    for step in range(3):
+        for logger in loggers:
+            logger.log_metrics({f"m{k}": float(k + step) for k in range(50)}, step=step)
+            logger.flush(wait=False)
+    for logger in loggers:
+        logger.end("FINISHED")
+    runs = client.search_runs([experiment], max_results=100)
+    assert len(runs) == 40 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {len(client.get_metric_history(r.info.run_id, "m7")) for r in runs} == {3}

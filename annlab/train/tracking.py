@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import tempfile
 import time
 import traceback
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from annlab.train.fresh_store import seed_sqlite_store
 # MLflow's limits per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
-# Pending values before a background flush during training: one writer thread sends them with
+# Pending values before a background flush during training: the writer thread sends them with
 # log_batch while training goes on (torch ops release the GIL). MLflow's own async logging
 # (synchronous=False) was slower on SQLite here: its worker pool's writers contend for the file.
 FLUSH_EVERY = 2_000
@@ -126,6 +127,21 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
+_WRITER: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _writer() -> ThreadPoolExecutor:
+    """The one thread of this process (made again after a fork) that sends every run's
+    background writes, in order. A thread a run sent a group's writes at once: 32 members'
+    flushes outnumbered the connections of MLflow's SQLAlchemy pool (5 and 10 more), whose
+    waits timed out after 30 s and failed the runs or hung the sweep; SQLite takes one writer
+    at a time anyway."""
+    global _WRITER
+    if _WRITER is None or _WRITER[0] != os.getpid():
+        _WRITER = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="annlab-mlflow"))
+    return _WRITER[1]
+
+
 class RunLogger:
     """One MLflow run. Per-layer stats are kept as tensors and written in large batches.
 
@@ -147,7 +163,7 @@ class RunLogger:
         self._pending: list[Metric] = []
         self._epoch_rows: list[dict[str, float]] = []
         self._distribution_rows: list[Row] = []
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annlab-mlflow")
+        self._writer = _writer()
         self._writes: list[Future[None]] = []
         self._ended = False
         self._beat = time.time()
@@ -287,7 +303,12 @@ class RunLogger:
                 with contextlib.suppress(Exception):  # the artifact store may be what failed
                     self.log_artifacts({TRACEBACK_FILE: "".join(traceback.format_exception(error))})
         finally:
-            self._writer.shutdown(wait=True, cancel_futures=True)
+            # What this run still has queued is dropped (a write failed, or a signal came);
+            # the write under way, if any, ends before the run does.
+            for write in self._writes:
+                write.cancel()
+            wait(self._writes)
+            self._writes = []
             self._terminate(status)
 
     def _terminate(self, status: str) -> None:
