@@ -117,8 +117,8 @@ def run_one(data: dict[str, Any], place: JobPlace) -> float | None:
     except ConfigError as err:
         return _bad_here(str(err), f"job {place.number}", place)
     from annlab.naming import run_name
+    from annlab.train.experiments import ensure_experiment
     from annlab.train.job import Terminated, run_job
-    from annlab.train.tracking import ensure_experiment
 
     meta = job_meta(place, data)
     name = run_name(run_cfg)

@@ -124,7 +124,7 @@ def check_sweep(
     race on a fresh SQLite store) and end runs left RUNNING by a process that is gone, count
     the jobs for progress lines. Returns the jobs' configs (plain data, resolved)."""
     from annlab.train import resume
-    from annlab.train.tracking import ensure_experiment
+    from annlab.train.experiments import ensure_experiment
 
     try:
         composed, stores = _check_jobs(jobs, compose)

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from annlab.read.report import main as build_reports
 from annlab.read.store import client_for, load_runs
 from annlab.record import STATS, layer_key
-from annlab.train.tracking import RunLogger, ensure_experiment, flatten
+from annlab.train.experiments import ensure_experiment
+from annlab.train.tracking import RunLogger, flatten
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
 INITS = ("xavier", "kaiming", "default", "normal", "orthogonal")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from annlab.train.experiments import ensure_experiment
 from annlab.train.fresh_store import cache_folder, seed_sqlite_store
-from annlab.train.tracking import ensure_experiment
 
 
 def schema(db: Path) -> tuple[dict[str, list[str]], list[tuple[str]]]:

@@ -16,8 +16,9 @@ from pypdf import PdfReader
 
 from annlab.config import RunConfig
 from annlab.read.report import main
+from annlab.train.experiments import ensure_experiment
 from annlab.train.job import run_job
-from annlab.train.tracking import RunLogger, ensure_experiment
+from annlab.train.tracking import RunLogger
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["trainer.epochs=3", "dataset.n_samples=200", "model.width=12", "probe.batch_size=64", "probe.every=2"]

@@ -12,7 +12,7 @@ from conftest import FAST, Result, run_cli
 from mlflow.tracking import MlflowClient
 
 from annlab.record import STATS, layer_key, resolve_uri
-from annlab.train.tracking import ensure_experiment
+from annlab.train.experiments import ensure_experiment
 
 NAMES = {f"{a}-{i}-d3-moons-s0" for a in ("relu", "tanh") for i in ("kaiming", "xavier")}
 

@@ -19,6 +19,7 @@ from annlab.progress import JobProgress, Watched
 from annlab.record import resolve_uri
 from annlab.train import interrupt, resume
 from annlab.train.data import Split
+from annlab.train.experiments import ensure_experiment
 from annlab.train.identity import config_hash
 from annlab.train.interrupt import Terminated
 from annlab.train.loop import Member, TrainResult, train_group
@@ -27,7 +28,7 @@ from annlab.train.reaper import owner_tags
 from annlab.train.schedule import probe_steps, thinned
 from annlab.train.setup import calibrate, prepare, run_tags
 from annlab.train.summary import named_parameters_text, param_summary
-from annlab.train.tracking import RunLogger, ensure_experiment, flatten
+from annlab.train.tracking import RunLogger, flatten
 
 
 @dataclass(frozen=True)
