@@ -220,7 +220,7 @@ class RunLogger:
         """Flush and end the run with `status` (FINISHED, FAILED, KILLED); record the error.
 
         Ending twice (a SIGTERM that lands while the run is being ended FINISHED) ends it with
-        the second status and writes nothing more: the writer thread is gone by then.
+        the second status and writes nothing more: its queued writes are done or dropped by then.
         """
         if self._ended:
             self._terminate(status)
