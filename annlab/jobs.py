@@ -258,16 +258,16 @@ def _train_batch(
     from annlab.train.job import Terminated, run_group
 
     os.environ.update(env or {})
-    if env:
+    stop = Path(env[WORKERS_ENV]) / "stop" if env else None
+    if stop is not None:
         import signal
 
         # A terminal's Ctrl-C reaches every process of the group; the sweep passes it on as a
         # stop request, honoured between steps (a KeyboardInterrupt could land inside a write).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        control = Path(env[WORKERS_ENV])
-        if (control / "stop").exists():  # the sweep was stopped before this group began
+        if stop.exists():  # the sweep was stopped before this group began
             return [None] * len(data)
-        (control / f"{os.getpid()}.pid").touch()
+        (stop.parent / f"{os.getpid()}.pid").touch()
     # Parsed again here (the sweep parsed them to group them): in a worker, parsing is what
     # registers a user's parts by their short names.
     cfgs = [parse_config(plain) for plain in data]
@@ -280,7 +280,6 @@ def _train_batch(
     try:
         results = run_group(list(zip(cfgs, metas, strict=True)), label=f"group {group}")
     except (KeyboardInterrupt, Terminated) as err:
-        stop = Path(env[WORKERS_ENV]) / "stop" if env else None
         # the sweep's Ctrl-C, passed on as a stop request, is said as Ctrl-C
         why = KeyboardInterrupt() if stop and stop.exists() and stop.read_text() == CTRL_C else err
         _killed(why, [(m.label, n, p) for m, n, p in zip(metas, names, places, strict=True)], stops=not env)

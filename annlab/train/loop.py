@@ -78,18 +78,16 @@ def train_group(members: Sequence[Member], device: torch.device) -> list[TrainRe
     return results
 
 
-def _send(sink: Sink, probe: Probe, step: int, pending: PendingStats) -> None:
-    """The probe's stats of `step`, now that the update they await is made, and its distributions."""
-    sink.layer_stats(step, probe.finish(pending))
-    if pending.distributions is not None:
-        sink.layer_distributions(pending.distributions)
-
-
-def _send_traced(sink: Sink, step: int, stats: Tensor, rows: list[Row] | None) -> None:
-    """A traced member's stats of `step` (of the stack's, after the update) and its distributions."""
+def _send(sink: Sink, step: int, stats: Tensor, rows: list[Row] | None) -> None:
+    """A member's stats of `step`, now that the update they await is made, and its distributions."""
     sink.layer_stats(step, stats)
     if rows is not None:
         sink.layer_distributions(rows)
+
+
+def _finish_and_send(sink: Sink, probe: Probe, step: int, pending: PendingStats) -> None:
+    """The probe's pending stats of `step`, finished now that the update is made, sent."""
+    _send(sink, step, probe.finish(pending), pending.distributions)
 
 
 class _Group:
@@ -99,9 +97,11 @@ class _Group:
     rate, momentum and decay, probe and sink. A group of one is trained by its own model
     (F.linear) and torch's optimiser: a job alone keeps its numbers bit for bit. A larger group
     steps through one StackedMLP (one batched product a layer) and one StackedOptimizer; its
-    probes and epoch metrics run on each member's own model, whose weights are views of its
-    slice. A member whose loss turns non-finite is recorded diverged and stops, one whose sink
-    or probe raises fails alone; the others go on."""
+    fixed-batch probes run on each member's own model, whose weights are views of its slice,
+    its epoch metrics come from one batched forward pass, and every-step tracing
+    (probe=train) from one StackedProbe over the stack. A member whose loss turns non-finite
+    is recorded diverged and stops, one whose sink or probe raises fails alone; the others go
+    on."""
 
     def __init__(self, members: Sequence[Member], device: torch.device):
         self.members, self.device = list(members), device
@@ -259,11 +259,11 @@ class _Group:
         self.opt.step()
         for i, stats in pending.items():
             if i in self.alive:
-                self._call(i, _send, self.members[i].sink, self.probes[i], step, stats)
+                self._call(i, _finish_and_send, self.members[i].sink, self.probes[i], step, stats)
         if traced is not None:
             stacked_stats = self.tracer.finish(*traced[:3]).cpu()  # one copy from a GPU, not one a member
             for i in list(self.alive):
-                self._call(i, _send_traced, self.members[i].sink, step, stacked_stats[i], traced[3].get(i))
+                self._call(i, _send, self.members[i].sink, step, stacked_stats[i], traced[3].get(i))
         for i in self.alive:
             self.results[i].steps += 1
         return True

@@ -188,11 +188,6 @@ class Probe:
             self._batches[batch] = _BatchShape(packed, count, (count - 1).clamp_min(1))
         return self._batches[batch]
 
-    def _membership(self, device: torch.device) -> Tensor:
-        if self.membership.device != device:  # the model moved after the probe was made (cuda)
-            self.membership = self.membership.to(device)
-        return self.membership
-
     def _stats(self, keep: list[tuple[Tensor, Tensor, Tensor]], grads: Sequence[Tensor]) -> PendingStats:
         n, batch = self.n_layers, keep[0][1].shape[0]
         shape = self._batch(batch, keep[0][1].device)
@@ -202,7 +197,7 @@ class Probe:
         grad_norms = norms([*grads[: 2 * n - 1], grads[n - 1]])
         # Every layer's z and a side by side, one column per unit: [batch, 2 * units].
         packed = torch.cat([z for _, z, _ in keep] + [a for _, _, a in keep], dim=1, out=shape.packed)
-        examples = example_cosine(packed[:, : self.n_units], self._membership(packed.device))
+        examples = example_cosine(packed[:, : self.n_units], self.membership)
 
         saturated = self._saturated(packed[:, : self.n_units], packed[:, self.n_units :], count)
         # Two passes (sums, then squares centred on each unit's mean, in place): Welford's

@@ -30,10 +30,9 @@ class Segments:
             count = len(list(run))
             self.runs.append((start, count, length))
             start += count * length
-        self.total = start
 
     def sum(self, values: Tensor, dim: int = -1) -> Tensor:
-        """[..., total, ...] -> [..., segments, ...], summed along `dim`."""
+        """[..., segments' lengths summed, ...] -> [..., segments, ...], summed along `dim`."""
         dim = dim % values.dim()
         parts = [
             values.narrow(dim, start, count * length).unflatten(dim, (count, length)).sum(dim + 1)
