@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from annlab.net.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, SATURATED, build_activation
+from annlab.net.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, SATURATED, SATURATION_FRACTION, build_activation
 from annlab.record import TASKS
 
 Z = torch.linspace(-6.0, 6.0, 241, dtype=torch.float64)
@@ -98,6 +98,21 @@ def test_saturation_rules_mark_the_flat_tails() -> None:
     assert SATURATED["sigmoid"](a_sig).tolist() == [True, False, False, False, True]
     a_tanh = torch.tanh(torch.tensor([-2.5, -2.0, 0.0, 2.0, 2.5]))
     assert SATURATED["tanh"](a_tanh).tolist() == [True, False, False, False, True]
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_a_saturation_band_is_where_the_slope_is_below_its_share_of_the_peak(name: str) -> None:
+    """|a - centre| > half-width marks the units whose f'(z) is below SATURATION_FRACTION of its
+    peak, on a dense grid of z, but for z within 1e-4 of the edge (float32 rounding of a)."""
+    z = torch.linspace(-12, 12, 200_001, dtype=torch.float64)
+    f = torch.sigmoid if name == "sigmoid" else torch.tanh
+    slope = f(z) * (1 - f(z)) / 0.25 if name == "sigmoid" else 1 - f(z) ** 2
+    flat = slope < SATURATION_FRACTION
+    edge = z[flat.logical_xor(flat.roll(1))].abs()  # where the rule turns (both ends are flat: no wrap)
+    near = (z.abs().unsqueeze(1) - edge.unsqueeze(0)).abs().min(1).values < 1e-4
+    marked = SATURATED[name](f(z).float())
+    assert marked.sum() > 10_000 and (~marked).sum() > 10_000
+    assert torch.equal(marked[~near], flat[~near])
 
 
 def test_unknown_activation_names_the_allowed_ones() -> None:

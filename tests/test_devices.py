@@ -40,8 +40,12 @@ def test_a_stacked_probe_computes_on_the_models_device(
     x, y = torch.empty(16, 2, device=META), torch.empty(16, 1, device=META)
     stacked = StackedMLP(members)
     tracer = StackedProbe(stacked, [Probe(m, x, y, LOSS) for m in members])
+
     # Its float64 check reads a value on the host, which a meta tensor has not: skipped here.
-    monkeypatch.setattr(stacked_probe, "member_norms", lambda tensors, alive: stacked_probe.float32_norms(tensors))
+    def no_check(tensors: list[torch.Tensor], alive: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return stacked_probe.float32_norms(tensors) if out is None else out
+
+    monkeypatch.setattr(stacked_probe, "member_norms", no_check)
     keep: list = []
     logits = stacked(torch.empty(2, 16, 2, device=META), keep=keep)
     loss = LOSS(logits, torch.empty(2, 16, 1, device=META), reduction="none").mean((1, 2)).sum()

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import FAST, Result
 from mlflow.tracking import MlflowClient
 
 import annlab.train.job
 from annlab.config import RunConfig
+from annlab.record import STATS, layer_key
 from annlab.run import sweep_summary
 from annlab.train.identity import config_hash
 from annlab.train.job import run_job
@@ -228,3 +230,27 @@ def test_a_groups_runs_writing_at_once_do_not_exhaust_the_stores_connections(sto
     runs = client.search_runs([experiment], max_results=100)
     assert len(runs) == 40 and {r.info.status for r in runs} == {"FINISHED"}
     assert {len(client.get_metric_history(r.info.run_id, "m7")) for r in runs} == {3}
+
+
+def test_a_run_flushes_on_what_goes_to_mlflow_not_on_every_traced_step(store: str) -> None:
+    """A traced run's probe steps outside tracking.metric_points go to the parquet table alone:
+    they send nothing, so the writer thread does not contend with the loop for each epoch's few
+    metrics (it did, flushing every ~30 steps); values bound for MLflow still flush at
+    FLUSH_EVERY, and end() writes the rest."""
+    from annlab.train.tracking import FLUSH_EVERY, RunLogger
+
+    client = MlflowClient(store)
+    logger = RunLogger(store, client.create_experiment("flushes"), "traced", {}, metric_steps={0})
+    values = torch.ones(len(STATS), 6)
+    for step in range(1, 500):  # 32,000 values, none of a metric step
+        logger.layer_stats(step, values)
+        if step % 25 == 0:
+            logger.epoch_metrics(step // 25, step, {"train/loss": 0.5})
+    assert logger._writes == [] and len(logger._layer_rows) == 499
+    for _ in range(FLUSH_EVERY):
+        logger.epoch_metrics(99, 500, {"val/loss": 0.5})
+    assert logger._writes and len(logger._pending) < 100  # sent at FLUSH_EVERY, in the background
+    logger.layer_stats(0, values)
+    logger.end("FINISHED")
+    run = client.get_run(logger.run_id)
+    assert run.data.metrics["val/loss"] == 0.5 and layer_key(1, "z_mean") in run.data.metrics

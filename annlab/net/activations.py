@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -36,9 +37,21 @@ assert tuple(ACTIVATIONS) == ACTIVATION_NAMES, "annlab.names.ACTIVATION_NAMES mu
 # |a| > 0.975). Unbounded activations have no such region; the ReLU family's flat side is
 # reported as dead_frac instead.
 SATURATION_FRACTION = 0.05
+# The same rule as a band of a: saturated where |a - centre| > half-width (sigmoid: a (1 - a) <
+# f / 4 is |a - 1/2| > sqrt(1 - f) / 2; tanh: 1 - a^2 < f is |a| > sqrt(1 - f)): one distance and
+# one comparison, which a probe of every step counts in two passes over a group's activations.
+SATURATION_BANDS: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.5, math.sqrt(1 - SATURATION_FRACTION) / 2),
+    "tanh": (0.0, math.sqrt(1 - SATURATION_FRACTION)),
+}
+
+
+def _outside(centre: float, half_width: float) -> Callable[[Tensor], Tensor]:
+    return lambda a: (a - centre).abs() > half_width
+
+
 SATURATED: dict[str, Callable[[Tensor], Tensor]] = {
-    "sigmoid": lambda a: a * (1 - a) < SATURATION_FRACTION * 0.25,
-    "tanh": lambda a: 1 - a * a < SATURATION_FRACTION,
+    name: _outside(centre, half_width) for name, (centre, half_width) in SATURATION_BANDS.items()
 }
 
 

@@ -28,12 +28,17 @@ from annlab.train.distributions import Row
 # MLflow's limits per log_batch call.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
-# Pending values before a background flush during training: the writer thread sends them with
-# log_batch while training goes on (torch ops release the GIL). MLflow's own async logging
+# MLflow values pending before a background flush during training: the writer thread sends them
+# with log_batch while training goes on (torch ops release the GIL). MLflow's own async logging
 # (synchronous=False) was slower on SQLite here: its worker pool's writers contend for the file.
+# Only values bound for MLflow count: a traced run's probe steps outside tracking.metric_points
+# go to the parquet table alone, and flushing on them sent each epoch's few metrics in a
+# log_batch of its own, whose SQLAlchemy work held the GIL against the loop (a traced group of 8
+# trained 1.2-1.8x slower with its runs' writers than without).
 FLUSH_EVERY = 2_000
 # Seconds between heartbeats (tag annlab.heartbeat), by which a sweep on another host tells a
-# run whose node was lost from one that is still training (annlab.train.reaper).
+# run whose node was lost from one that is still training (annlab.train.reaper); what is pending
+# goes to the store with each, so a live run's metrics are at most this old there.
 HEARTBEAT_EVERY = 30.0
 
 
@@ -92,6 +97,7 @@ class RunLogger:
         self._layer_rows: list[tuple[int, float, Tensor]] = []  # (step, time, [stats, layers])
         self._flushed_rows = 0
         self._pending: list[Metric] = []
+        self._pending_values = 0  # values of _pending and of the unflushed rows' metric steps
         self._epoch_rows: list[dict[str, float]] = []
         self._distribution_rows: list[Row] = []
         self._writer = _writer()
@@ -109,26 +115,32 @@ class RunLogger:
         if now - self._beat >= HEARTBEAT_EVERY:
             self._beat = now
             self._writes.append(self._writer.submit(self.client.set_tag, self.run_id, HEARTBEAT, str(int(now))))
+            if self._pending_values:
+                self.flush(wait=False)
+        elif self._pending_values >= FLUSH_EVERY:
+            self.flush(wait=False)
 
     def layer_stats(self, step: int, values: Tensor) -> None:
-        self._heartbeat()
         self._layer_rows.append((step, time.time(), values.cpu()))  # a CUDA probe's too: the table is numpy
-        if (len(self._layer_rows) - self._flushed_rows) * values.numel() >= FLUSH_EVERY:
-            self.flush(wait=False)
+        if self.metric_steps is None or step in self.metric_steps:
+            self._pending_values += values.numel()
+        self._heartbeat()
 
     def layer_distributions(self, rows: list[Row]) -> None:
         self._distribution_rows.extend(rows)
 
     def epoch_metrics(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        self._heartbeat()
         ts = int(time.time() * 1000)
         self._pending.extend(Metric(k, v, ts, epoch) for k, v in metrics.items())
+        self._pending_values += len(metrics)
         self._epoch_rows.append({"epoch": epoch, "step": step, **metrics})
+        self._heartbeat()
 
     # -- writing -------------------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         ts = int(time.time() * 1000)
         self._pending.extend(Metric(k, float(v), ts, step) for k, v in metrics.items())
+        self._pending_values += len(metrics)
 
     def flush(self, wait: bool = True) -> None:
         """Hand everything pending to MLflow's batch API (MAX_METRICS_PER_BATCH per call).
@@ -154,7 +166,7 @@ class RunLogger:
         for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
             self._writes.append(self._writer.submit(self.client.log_batch, self.run_id, metrics=chunk))
         self.n_values += len(metrics)
-        self._pending = []
+        self._pending, self._pending_values = [], 0
         if wait:
             writes, self._writes = self._writes, []
             for write in writes:
