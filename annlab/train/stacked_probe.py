@@ -58,9 +58,10 @@ class StackedProbe:
     The same statistics as Probe's, reduced in another order: they agree with a member's own
     Probe within float32 rounding (tested: 1e-5 relative or 1e-7 absolute, counted fractions
     exactly). Each layer's z and a ([N, batch, width]) are reduced where the forward pass left
-    them, a few ops each, and only their per-unit sums are gathered: packing every layer into
-    one [N, batch, 2 units] matrix first (Probe's way, a few ops for any depth) cost twice as
-    much here, as the pack outgrew the core's cache and every pass over it went to memory."""
+    them, a few ops each, and only per-layer sums (and each unit's largest |a|) are gathered:
+    packing every layer into one [N, batch, 2 units] matrix first (Probe's way, a few ops for
+    any depth) cost nearly twice as much here, as the pack outgrew the core's cache and every
+    pass over it went to memory."""
 
     def __init__(self, stacked: StackedMLP, probes: Sequence[Probe]):
         self.stacked, self.probes = stacked, list(probes)
@@ -76,7 +77,7 @@ class StackedProbe:
         shapes = [tuple(w.shape[1:]) for w in stacked.weights]
         self.weight_sizes = [out * fan_in for out, fan_in in shapes]
         # The flat weights before and after each update, and before in float64, kept between
-        # steps: a fresh megabyte a step cost more in page faults than the copies themselves.
+        # steps (fresh ones would fault their pages in every step).
         weights = stacked.weights[0]
         flat_shape = (weights.shape[0], sum(self.weight_sizes))
         self._before, self._after = torch.empty(flat_shape, device=device), torch.empty(flat_shape, device=device)
