@@ -14,7 +14,7 @@ from annlab.net.stacked import StackedMLP
 from annlab.record import STATS
 from annlab.train.cosines import _mean_cosine
 from annlab.train.distributions import Row
-from annlab.train.probes import Probe
+from annlab.train.probes import Probe, step_grads
 
 _ROW = {name: STATS.index(name) for name in STATS}
 Keep = list[tuple[Tensor, Tensor, Tensor]]
@@ -70,7 +70,6 @@ class StackedProbe:
         self.widths = first.widths
         device = first.widths.device
         self.membership64 = first.membership.double()  # [units, layers]: which layer a unit is of
-        self.count = first.columns[: self.n_layers].float()  # units a layer (the batch multiplies in)
         self.layer_widths = [layer.out_features for layer in first.model.layers()]
         self.params = [*stacked.weights, *stacked.biases]
         self._rows: dict[int, Tensor] = {}
@@ -121,9 +120,7 @@ class StackedProbe:
         caught_norms: list[Tensor | None] = [None] * (2 * n - 1)
         for j, t in enumerate([z for _, z, _ in keep] + [a for _, _, a in keep[:-1]]):
             t.register_hook(functools.partial(_catch, j, caught, caught_norms))
-        grads = torch.autograd.grad(loss, self.params)
-        for param, grad in zip(self.params, grads, strict=True):
-            param.grad = grad
+        grads = step_grads([], loss, self.params)
         if any(g is None for g in caught):
             raise RuntimeError("the backward pass did not reach every layer's z and a")
         layer_grads = (*[g for g in caught if g is not None], *grads[:n])
@@ -139,7 +136,7 @@ class StackedProbe:
         weight gradients]) and the flat weights before the update."""
         n = self.n_layers
         batch = keep[0][1].shape[1]
-        count = self.count * batch  # values a layer
+        count = self.widths * batch  # values a layer
         # Per layer: the sum of its z and of its a, their squares centred on that mean (two
         # passes, as Probe's), the largest |a| of each unit (0: dead), the saturated count and
         # the example cosine's parts. Each [N, layers] once stacked.

@@ -110,7 +110,9 @@ class RunLogger:
         self.seconds += time.perf_counter() - tic
 
     # -- what training sends (annlab.train.Sink) --------------------------------------------
-    def _heartbeat(self) -> None:
+    def _beat_or_flush(self) -> None:
+        """Every HEARTBEAT_EVERY seconds the heartbeat tag and whatever is pending; between
+        them, the pending values once FLUSH_EVERY of them are bound for MLflow."""
         now = time.time()
         if now - self._beat >= HEARTBEAT_EVERY:
             self._beat = now
@@ -124,7 +126,7 @@ class RunLogger:
         self._layer_rows.append((step, time.time(), values.cpu()))  # a CUDA probe's too: the table is numpy
         if self.metric_steps is None or step in self.metric_steps:
             self._pending_values += values.numel()
-        self._heartbeat()
+        self._beat_or_flush()
 
     def layer_distributions(self, rows: list[Row]) -> None:
         self._distribution_rows.extend(rows)
@@ -134,7 +136,7 @@ class RunLogger:
         self._pending.extend(Metric(k, v, ts, epoch) for k, v in metrics.items())
         self._pending_values += len(metrics)
         self._epoch_rows.append({"epoch": epoch, "step": step, **metrics})
-        self._heartbeat()
+        self._beat_or_flush()
 
     # -- writing -------------------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
