@@ -11,7 +11,7 @@ import torch
 from annlab.config import RunConfig
 from annlab.net.stacked import StackedMLP
 from annlab.record import STATS
-from annlab.train import stacked_probe
+from annlab.train import stacked_reductions
 from annlab.train.metrics import LOSSES
 from annlab.train.probes import Probe
 from annlab.train.setup import prepare
@@ -43,9 +43,9 @@ def test_a_stacked_probe_computes_on_the_models_device(
 
     # Its float64 check reads a value on the host, which a meta tensor has not: skipped here.
     def no_check(tensors: list[torch.Tensor], alive: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        return stacked_probe.float32_norms(tensors) if out is None else out
+        return stacked_reductions.float32_norms(tensors) if out is None else out
 
-    monkeypatch.setattr(stacked_probe, "member_norms", no_check)
+    monkeypatch.setattr(stacked_reductions, "member_norms", no_check)
     keep: list = []
     logits = stacked(torch.empty(2, 16, 2, device=META), keep=keep)
     loss = LOSS(logits, torch.empty(2, 16, 1, device=META), reduction="none").mean((1, 2)).sum()

@@ -68,7 +68,8 @@ def train(model: MLP, data: Split, cfg: RunConfig, sink: Sink, device: torch.dev
 def train_group(members: Sequence[Member], device: torch.device) -> list[TrainResult]:
     """Train the members together (see `_Group`); each result says how long the group's loop
     took, divided by its size. The optimiser is made before the clock starts: a process's first
-    one imports torch._dynamo (~2 s), which is not training."""
+    one imports torch._dynamo (~2 s), which is not training; so are a traced stack's compiled
+    passes loaded (fused.load)."""
     group = _Group(members, device)
     tic = time.perf_counter()
     results = group.train()
@@ -121,6 +122,10 @@ class _Group:
             self.stacked = StackedMLP([m.model for m in self.members])
             params = [*self.stacked.weights, *self.stacked.biases]
             self.opt = StackedOptimizer(params, [m.cfg.optimizer for m in self.members])
+            if self.p.batch == "train" and device.type == "cpu":
+                from annlab.train import fused  # its compiled passes load before the clock, as imports
+
+                fused.load()
         self.results = [TrainResult() for _ in self.members]
         self.alive = list(range(len(self.members)))
 
