@@ -128,7 +128,7 @@ def step_norms(after: np.ndarray, before: np.ndarray, starts: np.ndarray, sizes:
 
 def load() -> None:
     """Compile every pass for float32 (the first process on a machine: a few seconds) or load it
-    from numba's cache (~0.5 s), before a traced group's clock starts, as an import would."""
+    from numba's cache (~0.3 s), before a traced group's clock starts, as an import would."""
     z, out = np.zeros((1, 1, 1), dtype=np.float32), np.empty((1, 8))
     layer_sums(z, z, 0.0, 1.0, out)
     flat, layout = np.zeros((1, 1), dtype=np.float32), np.ones(1, dtype=np.int64)
