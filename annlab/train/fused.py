@@ -131,9 +131,9 @@ def load() -> None:
     from numba's cache (~0.3 s), before a traced group's clock starts, as an import would."""
     z, out = np.zeros((1, 1, 1), dtype=np.float32), np.empty((1, 8))
     layer_sums(z, z, 0.0, 1.0, out)
-    flat, layout = np.zeros((1, 1), dtype=np.float32), np.ones(1, dtype=np.int64)
-    weight_sums(flat, layout - 1, layout, layout, np.empty((1, 1, 3)))
-    step_norms(flat, flat, layout - 1, layout, np.empty((1, 1)))
+    flat, start, one = np.zeros((1, 1), dtype=np.float32), np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64)
+    weight_sums(flat, start, one, one, np.empty((1, 1, 3)))
+    step_norms(flat, flat, start, one, np.empty((1, 1)))
 
 
 class FusedReductions:

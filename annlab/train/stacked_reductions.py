@@ -89,7 +89,6 @@ class TensorReductions:
             self.blocks.append((fan_in, slice(start, start + sum(rows) * fan_in), rows))
             start += sum(rows) * fan_in
         self.rows = torch.tensor(self.layer_widths, dtype=torch.float64, device=device)
-        self.row_membership = self.membership64  # a weight's rows are its layer's units
 
     @property
     def layer_widths(self) -> list[int]:
@@ -166,7 +165,8 @@ class TensorReductions:
             summed.append(torch.cat(sums, 1).square().sum(2))
             row_norms.append(norms)
         norms = torch.cat(row_norms, 1)
-        per_layer = torch.stack([norms.square(), (norms > 0).double()]) @ self.row_membership  # [2, N, layers]
+        # A weight's rows are its layer's units: summed per layer as the units are.
+        per_layer = torch.stack([norms.square(), (norms > 0).double()]) @ self.membership64  # [2, N, layers]
         cosine = _mean_cosine(torch.cat(summed, 1), per_layer[1], self.rows)
         return per_layer[0].sqrt().float(), cosine.float()
 
