@@ -146,8 +146,7 @@ class FusedReductions:
             raise ValueError("a user's saturation rule on z runs in tensor ops (TensorReductions)")
         self.shape = shape
         self.bands = [rule if isinstance(rule, tuple) else (0.0, math.inf) for rule in shape.saturation]
-        self.widths64 = shape.widths.double()
-        self.rows = torch.tensor([rows for rows, _ in shape.weight_shapes], dtype=torch.float64)
+        self.widths64 = shape.widths.double()  # a layer's units, and its weight's rows
         self.layout = (
             np.cumsum([0, *shape.weight_sizes[:-1]]),  # where each layer's weights start
             np.array([rows for rows, _ in shape.weight_shapes]),
@@ -175,7 +174,7 @@ class FusedReductions:
         the flat weights [N, weights] in one pass (in float64, as TensorReductions')."""
         weight_sums(flat.numpy(), *self.layout, self._weights)
         sums = torch.from_numpy(self._weights)
-        return sums[..., 0].sqrt().float(), _mean_cosine(sums[..., 1], sums[..., 2], self.rows).float()
+        return sums[..., 0].sqrt().float(), _mean_cosine(sums[..., 1], sums[..., 2], self.widths64).float()
 
     def steps(self, after: Tensor, before: Tensor, alive: Tensor) -> Tensor:
         """Each member's and layer's ||after - before|| of flat weights [N, weights], summed in

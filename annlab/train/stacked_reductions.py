@@ -88,7 +88,7 @@ class TensorReductions:
             rows = [out for out, _ in run]
             self.blocks.append((fan_in, slice(start, start + sum(rows) * fan_in), rows))
             start += sum(rows) * fan_in
-        self.rows = torch.tensor(self.layer_widths, dtype=torch.float64, device=device)
+        self.rows = shape.widths.double()  # a weight's rows are its layer's units
 
     @property
     def layer_widths(self) -> list[int]:
